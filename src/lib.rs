@@ -1,0 +1,26 @@
+//! Lodestone: a verifiable provenance ledger for the rare-earth supply chain.
+//!
+//! Every batch event (extracted, processed, shipped, received, certified, retired) is a
+//! DSSE-signed envelope, checked by a deterministic state machine, appended to a hash-chained
+//! RFC 6962 Merkle log stored in sled, and covered by C2SP signed checkpoints.
+//!
+//! Layers, inner to outer:
+//! - [`log`]: the transparency-log core (hashes, tree math, proofs, signed notes, checkpoints,
+//!   tiles). Pure computation, no I/O.
+//! - [`model`]: domain types (validated identifiers, materials, events), DSSE envelopes and the
+//!   bincode entry codec. No I/O.
+//! - [`ledger`]: the state machine that validates and applies one event against the state as of
+//!   the entry before it. No I/O.
+//! - [`audit`]: provenance DAGs, origin shares, bundles and full replay audits.
+//! - [`store`]: the sled layout and the atomic block commit.
+//! - [`sequencer`]: group commit.
+//! - [`http`] and [`cli`]: the edges.
+
+pub mod audit;
+pub mod cli;
+pub mod http;
+pub mod ledger;
+pub mod log;
+pub mod model;
+pub mod sequencer;
+pub mod store;

@@ -1,0 +1,6 @@
+//! The transparency-log core: RFC 6962 / RFC 9162 hashing, tree math and proofs, C2SP
+//! signed notes, checkpoints and tiles. Pure computation: no I/O anywhere in this module.
+
+pub mod hash;
+
+pub use hash::Hash;

@@ -1,0 +1,11 @@
+//! Domain types: validated identifiers, materials and processes, event payloads (v1), DSSE
+//! envelopes and the bincode entry codec. Pure: no I/O.
+
+pub mod entry;
+pub mod envelope;
+pub mod event;
+pub mod ids;
+pub mod keys;
+pub mod material;
+
+pub use keys::{KeyId, PublicKey};
