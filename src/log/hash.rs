@@ -30,9 +30,11 @@ impl Hash {
 
     /// Builds a hash from a slice that must be exactly 32 bytes long.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, HashParseError> {
-        <[u8; 32]>::try_from(bytes).map(Hash).map_err(|_| HashParseError {
-            reason: "wrong length",
-        })
+        <[u8; 32]>::try_from(bytes)
+            .map(Hash)
+            .map_err(|_| HashParseError {
+                reason: "wrong length",
+            })
     }
 
     /// Standard base64 (with padding).
@@ -86,4 +88,13 @@ impl<'de> Deserialize<'de> for Hash {
         let text = String::deserialize(d)?;
         Hash::from_base64(&text).map_err(serde::de::Error::custom)
     }
+}
+
+/// RFC 6962 §2.1 leaf hash: `SHA-256(0x00 || data)`.
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(data);
+    Hash(h.finalize().into())
 }
