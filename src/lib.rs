@@ -23,4 +23,5 @@ pub mod ledger;
 pub mod log;
 pub mod model;
 pub mod sequencer;
+pub mod service;
 pub mod store;

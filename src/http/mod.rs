@@ -1,1 +1,104 @@
-//! TODO(http): being written.
+//! The HTTP verifier (axum): the write path, the audit queries, RFC 9162 proofs and the C2SP
+//! static tile API (DESIGN.md §5). `app(state)` builds the router without a socket, so tests can
+//! drive it directly; [`serve`] runs it on a listener until a shutdown future resolves.
+//!
+//! Every error is `application/problem+json` with a stable `code` ([`error::ApiError`]); bodies
+//! have size limits and requests a timeout; no input makes a handler panic.
+
+pub mod error;
+mod extract;
+mod log_api;
+mod receipt;
+mod tiles;
+mod write;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::log::note::NoteVerifier;
+use crate::sequencer::SequencerHandle;
+use crate::service::LogService;
+use crate::store::Store;
+
+pub use error::ApiError;
+pub use receipt::ReceiptBody;
+
+/// Largest body of a single submission.
+pub const MAX_ENTRY_BODY: usize = 256 * 1024;
+/// Largest body of a batch submission or a bundle to verify.
+pub const MAX_BATCH_BODY: usize = 64 * 1024 * 1024;
+/// Most envelopes in one batch submission.
+pub const MAX_BATCH_ENVELOPES: usize = 10_000;
+/// Per-request time limit.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database (readers go straight to it).
+    pub store: Store,
+    /// The write path.
+    pub sequencer: SequencerHandle,
+    /// The checkpoint verifier key.
+    pub verifier: Arc<NoteVerifier>,
+}
+
+impl AppState {
+    /// State for an open ledger.
+    pub fn new(service: &LogService) -> AppState {
+        AppState {
+            store: service.store.clone(),
+            sequencer: service.handle(),
+            verifier: Arc::new(service.verifier.clone()),
+        }
+    }
+}
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    let writes = Router::new()
+        .route("/v1/entries", post(write::submit_one).get(log_api::list_entries))
+        .layer(DefaultBodyLimit::max(MAX_ENTRY_BODY));
+    let bulk = Router::new()
+        .route("/v1/entries:batch", post(write::submit_batch))
+        .layer(DefaultBodyLimit::max(MAX_BATCH_BODY));
+    Router::new()
+        .merge(writes)
+        .merge(bulk)
+        .route("/v1/entries/{index}", get(log_api::get_entry))
+        .route("/v1/proofs/inclusion", get(log_api::inclusion))
+        .route("/v1/proofs/consistency", get(log_api::consistency))
+        .route("/v1/log", get(log_api::log_info))
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route("/tile/{*path}", get(tiles::tile))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(|| async { ApiError::not_found("no such route; see docs/API.md") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; see docs/API.md",
+            )
+        })
+        .layer(TimeoutLayer::new(REQUEST_TIMEOUT))
+        .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves, then drains open requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -152,3 +152,96 @@ impl<'de> Deserialize<'de> for KeyId {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// The JSON form of an actor's secret key file (`lodestone keygen`, `authority.key`). The file
+/// itself is written with mode 0600 by the store layer; this type only (de)serialises it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKeyFile {
+    /// Always `lodestone-ed25519-secret-key`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The actor this key belongs to, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Standard base64 of the 32-byte Ed25519 seed.
+    pub secret_key: String,
+    /// Standard base64 of the public key.
+    pub public_key: PublicKey,
+    /// Hex SHA-256 of the public key.
+    pub key_id: KeyId,
+}
+
+/// Why a secret key file was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretKeyError {
+    /// Not the JSON of a key file.
+    #[error("not a Lodestone key file: {detail}")]
+    Malformed {
+        /// The parser's message.
+        detail: String,
+    },
+    /// The seed does not decode to 32 bytes.
+    #[error("the secret key is not base64 of 32 bytes")]
+    Seed,
+    /// The public key or key id in the file do not belong to the secret key.
+    #[error("the key file is inconsistent: its public key or key id does not match the secret key")]
+    Mismatch,
+}
+
+impl SecretKeyFile {
+    const KIND: &'static str = "lodestone-ed25519-secret-key";
+
+    /// Describes `key` (optionally naming its actor).
+    pub fn new(key: &ed25519_dalek::SigningKey, actor: Option<String>) -> SecretKeyFile {
+        let public_key = PublicKey::new(key.verifying_key());
+        SecretKeyFile {
+            kind: Self::KIND.to_owned(),
+            actor,
+            secret_key: B64.encode(key.to_bytes()),
+            public_key,
+            key_id: public_key.key_id(),
+        }
+    }
+
+    /// Pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("plain strings serialise");
+        text.push('\n');
+        text
+    }
+
+    /// Parses a key file and checks that it is self-consistent.
+    pub fn parse(text: &str) -> Result<(SecretKeyFile, ed25519_dalek::SigningKey), SecretKeyError> {
+        let file: SecretKeyFile =
+            serde_json::from_str(text).map_err(|e| SecretKeyError::Malformed {
+                detail: e.to_string(),
+            })?;
+        if file.kind != Self::KIND {
+            return Err(SecretKeyError::Malformed {
+                detail: format!("type must be `{}`", Self::KIND),
+            });
+        }
+        let seed: [u8; 32] = B64
+            .decode(&file.secret_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(SecretKeyError::Seed)?;
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let public_key = PublicKey::new(key.verifying_key());
+        if public_key != file.public_key || public_key.key_id() != file.key_id {
+            return Err(SecretKeyError::Mismatch);
+        }
+        Ok((file, key))
+    }
+}
+
+impl fmt::Debug for SecretKeyFile {
+    // Never print the secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretKeyFile")
+            .field("actor", &self.actor)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,1 +1,393 @@
-//! TODO(store): being written.
+//! Durable storage on sled: entries, Merkle tree hashes, the head, and the ledger state.
+//!
+//! Everything lives in one sled tree under one-byte key prefixes, so that a block of entries,
+//! the tree nodes it completes, every state record it changes and the new head are written by a
+//! single atomic `apply_batch`, followed by one `flush`. A crash at any instant leaves either the
+//! old block boundary or the new one, never a mix; a receipt is only handed out after the flush.
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `E` ‖ index (u64 BE) | the entry's canonical bincode bytes (the Merkle leaf) |
+//! | `N` ‖ level (u8) ‖ index (u64 BE) | 32-byte hash of a perfect subtree (level 0 = leaf hash) |
+//! | `H` | the [`Head`]: size, root, last leaf hash, frontier, latest signed checkpoint |
+//! | `C` ‖ size (u64 BE) | the checkpoint signed for the block that ended at that size |
+//! | `G` | the genesis record |
+//! | `A` ‖ actor id | actor record |
+//! | `K` ‖ key id (32 bytes) | key record |
+//! | `S` ‖ site id | site record |
+//! | `B` ‖ batch id | batch record |
+//! | `V` ‖ event id | event record (entry index and envelope digest, for idempotency) |
+//! | `X` ‖ site id ‖ 0x00 ‖ batch id | index of the batches extracted at a site (recall by mine) |
+//!
+//! Records are bincode 2.0.1 (serde, standard configuration). Opening a store reads only the
+//! head: it never replays the log or loads the tree; proofs read O(log n) node hashes.
+
+mod keys;
+
+use std::path::Path;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::ledger::state::{
+    ActorRecord, BatchOrigin, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord,
+    StateChanges, StateError, StateView,
+};
+use crate::log::tree::{Frontier, HashReader, NodeId, TreeError};
+use crate::log::Hash;
+use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
+use crate::model::KeyId;
+
+pub use keys::{read_secret_file, write_secret_file};
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an I/O or corruption error.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value does not decode.
+    #[error("stored {what} is corrupt: {detail}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// The decoder's message.
+        detail: String,
+    },
+    /// A file next to the database (keys, config) could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Something that must exist does not.
+    #[error("{what} not found")]
+    Missing {
+        /// What was looked for.
+        what: String,
+    },
+}
+
+/// The log's head, stored under `H` and kept in memory by the sequencer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Number of entries.
+    pub size: u64,
+    /// Merkle root of those entries.
+    pub root: Hash,
+    /// Leaf hash of the last entry (the next entry's `prev`); zero when empty.
+    pub last_leaf: Hash,
+    /// Unix millis of the last entry; log times never go backwards.
+    pub last_logged_at_ms: u64,
+    /// Roots of the perfect subtrees, so the next append needs no reads.
+    pub frontier: Frontier,
+    /// The latest signed checkpoint (a C2SP signed note) for `size` and `root`.
+    pub checkpoint: String,
+}
+
+impl Head {
+    /// The head of an empty log (no checkpoint yet).
+    pub fn empty() -> Head {
+        let frontier = Frontier::new();
+        Head {
+            size: 0,
+            root: frontier.root(),
+            last_leaf: Hash::default(),
+            last_logged_at_ms: 0,
+            frontier,
+            checkpoint: String::new(),
+        }
+    }
+}
+
+/// Everything one block commit writes.
+#[derive(Debug, Default)]
+pub struct Block {
+    /// New entries: index and canonical bytes, in order.
+    pub entries: Vec<(u64, Vec<u8>)>,
+    /// Perfect tree nodes the entries completed.
+    pub nodes: Vec<(NodeId, Hash)>,
+    /// State records changed by the entries.
+    pub changes: StateChanges,
+}
+
+const ENTRY: u8 = b'E';
+const NODE: u8 = b'N';
+const HEAD: &[u8] = b"H";
+const CHECKPOINT: u8 = b'C';
+const GENESIS: &[u8] = b"G";
+const ACTOR: u8 = b'A';
+const KEY: u8 = b'K';
+const SITE: u8 = b'S';
+const BATCH: u8 = b'B';
+const EVENT: u8 = b'V';
+const SITE_EXTRACT: u8 = b'X';
+
+fn entry_key(index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = ENTRY;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn node_key(id: NodeId) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = NODE;
+    k[1] = id.level;
+    k[2..].copy_from_slice(&id.index.to_be_bytes());
+    k
+}
+
+fn checkpoint_key(size: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = CHECKPOINT;
+    k[1..].copy_from_slice(&size.to_be_bytes());
+    k
+}
+
+fn named_key(prefix: u8, name: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + name.len());
+    k.push(prefix);
+    k.extend_from_slice(name);
+    k
+}
+
+fn site_extract_key(site: &SiteId, batch: &BatchId) -> Vec<u8> {
+    let mut k = named_key(SITE_EXTRACT, site.as_ref().as_bytes());
+    k.push(0);
+    k.extend_from_slice(batch.as_ref().as_bytes());
+    k
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("encoding a record to a Vec cannot fail")
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(value, _)| value)
+        .map_err(|e| StoreError::Corrupt {
+            what: what.to_owned(),
+            detail: e.to_string(),
+        })
+}
+
+/// A ledger's sled database. Cheap to clone (sled handles are reference counted), safe to share
+/// between the sequencer thread and any number of readers.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(128 * 1024 * 1024)
+            .open()?;
+        Ok(Store { db })
+    }
+
+    /// The stored head; `None` for a ledger that has no entries yet.
+    pub fn head(&self) -> Result<Option<Head>, StoreError> {
+        self.db
+            .get(HEAD)?
+            .map(|bytes| decode("head", &bytes))
+            .transpose()
+    }
+
+    /// Writes a block and the new head in one atomic batch, then flushes to disk. Returns only
+    /// once the block is durable.
+    pub fn commit_block(&self, block: &Block, head: &Head) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (index, bytes) in &block.entries {
+            batch.insert(&entry_key(*index)[..], bytes.as_slice());
+        }
+        for (id, hash) in &block.nodes {
+            batch.insert(&node_key(*id)[..], &hash.0[..]);
+        }
+        let changes = &block.changes;
+        if let Some(genesis) = &changes.genesis {
+            batch.insert(GENESIS, encode(genesis));
+        }
+        for (id, record) in &changes.actors {
+            batch.insert(named_key(ACTOR, id.as_ref().as_bytes()), encode(record));
+        }
+        for (id, record) in &changes.keys {
+            batch.insert(named_key(KEY, &id.0 .0), encode(record));
+        }
+        for (id, record) in &changes.sites {
+            batch.insert(named_key(SITE, id.as_ref().as_bytes()), encode(record));
+        }
+        for (id, record) in &changes.batches {
+            batch.insert(named_key(BATCH, id.as_ref().as_bytes()), encode(record));
+            if let BatchOrigin::Extracted { site } = &record.origin {
+                batch.insert(site_extract_key(site, id), &[][..]);
+            }
+        }
+        for (id, record) in &changes.events {
+            batch.insert(named_key(EVENT, id.as_ref().as_bytes()), encode(record));
+        }
+        batch.insert(&checkpoint_key(head.size)[..], head.checkpoint.as_bytes());
+        batch.insert(HEAD, encode(head));
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The canonical bytes of entry `index`.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(entry_key(index))?.map(|v| v.to_vec()))
+    }
+
+    /// Entries `start..end` (bytes), in order; stops early at the end of the log.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.db
+            .range(entry_key(start)..entry_key(end))
+            .map(|kv| kv.map(|(_, v)| v.to_vec()).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Overwrites the stored bytes of one entry. Only for tamper-detection tests and tooling:
+    /// the ledger itself never rewrites an entry.
+    pub fn overwrite_entry_for_testing(&self, index: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(entry_key(index), bytes)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Hashes of `width` consecutive perfect nodes at `level`, from `start` (a tile's row).
+    pub fn node_row(&self, level: u8, start: u64, width: u64) -> Result<Vec<Hash>, StoreError> {
+        let from = node_key(NodeId { level, index: start });
+        let to = node_key(NodeId {
+            level,
+            index: start + width,
+        });
+        self.db
+            .range(from..to)
+            .map(|kv| {
+                let (_, v) = kv?;
+                Hash::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    what: "tree node".into(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The checkpoint of the block that appended entry `index`: the first checkpoint whose size
+    /// exceeds `index`. Receipts are rebuilt from it, so a retry gets the very same receipt.
+    pub fn checkpoint_covering(&self, index: u64) -> Result<Option<String>, StoreError> {
+        let Some(from) = index.checked_add(1) else {
+            return Ok(None);
+        };
+        let upper = checkpoint_key(u64::MAX);
+        match self.db.range(checkpoint_key(from)..=upper).next() {
+            Some(kv) => {
+                let (_, v) = kv?;
+                Ok(Some(String::from_utf8_lossy(&v).into_owned()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The checkpoint signed at exactly `size`, if a block ended there.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db
+            .get(checkpoint_key(size))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Batch ids extracted at `site`.
+    pub fn extracts_at(&self, site: &SiteId) -> Result<Vec<BatchId>, StoreError> {
+        let mut prefix = named_key(SITE_EXTRACT, site.as_ref().as_bytes());
+        prefix.push(0);
+        self.db
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, _) = kv?;
+                let raw = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                raw.parse().map_err(|_| StoreError::Corrupt {
+                    what: "site index".into(),
+                    detail: raw,
+                })
+            })
+            .collect()
+    }
+
+    /// Every registered actor, ordered by id.
+    pub fn actors(&self) -> Result<Vec<ActorRecord>, StoreError> {
+        self.db
+            .scan_prefix([ACTOR])
+            .map(|kv| decode("actor", &kv?.1))
+            .collect()
+    }
+
+    /// Bytes on disk used by the database.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    fn record<T: DeserializeOwned>(&self, what: &str, key: &[u8]) -> Result<Option<T>, StateError> {
+        let bytes = self.db.get(key).map_err(|e| StateError {
+            message: e.to_string(),
+        })?;
+        bytes
+            .map(|b| {
+                decode(what, &b).map_err(|e| StateError {
+                    message: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+}
+
+impl HashReader for Store {
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, TreeError> {
+        ids.iter()
+            .map(|id| {
+                let value = self
+                    .db
+                    .get(node_key(*id))
+                    .map_err(|e| TreeError::Storage {
+                        message: e.to_string(),
+                    })?
+                    .ok_or(TreeError::MissingNode {
+                        level: id.level,
+                        index: id.index,
+                    })?;
+                Hash::from_slice(&value).map_err(|e| TreeError::Storage {
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl StateView for Store {
+    fn genesis(&self) -> Result<Option<GenesisRecord>, StateError> {
+        self.record("genesis", GENESIS)
+    }
+    fn actor(&self, id: &ActorId) -> Result<Option<ActorRecord>, StateError> {
+        self.record("actor", &named_key(ACTOR, id.as_ref().as_bytes()))
+    }
+    fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StateError> {
+        self.record("key", &named_key(KEY, &id.0 .0))
+    }
+    fn site(&self, id: &SiteId) -> Result<Option<SiteRecord>, StateError> {
+        self.record("site", &named_key(SITE, id.as_ref().as_bytes()))
+    }
+    fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
+        self.record("batch", &named_key(BATCH, id.as_ref().as_bytes()))
+    }
+    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        self.record("event", &named_key(EVENT, id.as_ref().as_bytes()))
+    }
+}

@@ -1,0 +1,161 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`), each with a stable,
+//! machine-readable `code`. Every domain error is mapped here, once. Internal failures are logged
+//! and shown to the client only as a bare 500.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::ledger::LedgerError;
+use crate::model::envelope::EnvelopeError;
+use crate::model::event::EventError;
+use crate::sequencer::SequencerError;
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable problem code (snake_case).
+    pub code: &'static str,
+    /// What went wrong, for a person.
+    pub detail: String,
+}
+
+/// The JSON body.
+#[derive(Serialize)]
+pub struct Problem<'a> {
+    /// `/problems/<code>` (documented in docs/API.md).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the status.
+    pub title: &'a str,
+    /// HTTP status code.
+    pub status: u16,
+    /// Human-readable explanation.
+    pub detail: &'a str,
+    /// Stable machine-readable code.
+    pub code: &'a str,
+}
+
+impl ApiError {
+    /// An error with an explicit status and code.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// A bare 500; the cause is logged, never shown.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the operator has the details in the server log",
+        )
+    }
+
+    /// The problem body (also used inside batch results).
+    pub fn problem(&self) -> Problem<'_> {
+        Problem {
+            kind: format!("/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).expect("problem serialises");
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+/// Status for a ledger rule code: who may not do it (403), what clashes with the log (409),
+/// what is inconsistent in itself or with the state (422).
+fn ledger_status(code: &str) -> StatusCode {
+    match code {
+        "bad_signature" | "revoked_key" | "unknown_actor" | "role_not_allowed" | "foreign_site"
+        | "not_custodian" | "not_addressee" => StatusCode::FORBIDDEN,
+        "conflict" | "double_spend" | "batch_exists" | "genesis_exists" | "in_transit"
+        | "retired" | "duplicate" => StatusCode::CONFLICT,
+        "unknown_batch" => StatusCode::NOT_FOUND,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> ApiError {
+        if let LedgerError::Storage(cause) = &e {
+            return ApiError::internal(cause);
+        }
+        let code = e.code();
+        ApiError::new(ledger_status(code), code, e.to_string())
+    }
+}
+
+impl From<EnvelopeError> for ApiError {
+    fn from(e: EnvelopeError) -> ApiError {
+        let code = match &e {
+            EnvelopeError::Malformed { .. } => "malformed_envelope",
+            EnvelopeError::Base64 { .. } => "bad_base64",
+            EnvelopeError::PayloadType { .. } => "bad_payload_type",
+            EnvelopeError::PayloadTooLarge { .. } => "payload_too_large",
+            EnvelopeError::SignatureCount { .. } | EnvelopeError::SignatureShape { .. } => {
+                "bad_signature_format"
+            }
+        };
+        let status = if matches!(e, EnvelopeError::PayloadTooLarge { .. }) {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<EventError> for ApiError {
+    fn from(e: EventError) -> ApiError {
+        ApiError::bad_request("invalid_event", e.to_string())
+    }
+}
+
+impl From<SequencerError> for ApiError {
+    fn from(e: SequencerError) -> ApiError {
+        match e {
+            SequencerError::Rejected(e) => e.into(),
+            SequencerError::Entry(e) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "entry_too_large",
+                e.to_string(),
+            ),
+            SequencerError::Storage(cause) => ApiError::internal(cause),
+            SequencerError::Stopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the ledger is shutting down; retry shortly",
+            ),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Log routes: `GET /v1/log`, entries by index and by page, and RFC 9162 inclusion and
+//! consistency proofs with the roots they lead to.
+
+use axum::extract::State;
+use axum::Json;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::ledger::state::StateView;
+use crate::log::tree::{consistency_proof, inclusion_proof, root_hash, HashReader, NodeId};
+use crate::model::entry::Entry;
+use crate::store::Store;
+
+use super::extract::{P, Q};
+use super::{ApiError, AppState};
+
+/// Most entries one page returns.
+pub const MAX_PAGE: u64 = 1000;
+
+/// `GET /v1/log`: who this log is and where it stands.
+pub async fn log_info(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let head = state.sequencer.head();
+    let genesis = state.store.genesis().map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "origin": state.verifier.name(),
+        "verifier_key": state.verifier.to_text(),
+        "authority": genesis.as_ref().map(|g| g.authority.to_string()),
+        "authority_key": genesis.as_ref().map(|g| g.public_key),
+        "size": head.size,
+        "root": head.root,
+        "checkpoint": head.checkpoint,
+    })))
+}
+
+/// The JSON view of one stored entry.
+pub fn entry_json(store: &Store, index: u64) -> Result<Value, ApiError> {
+    let bytes = store
+        .entry(index)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("entry {index} does not exist")))?;
+    let leaf_hash = store
+        .read_hashes(&[NodeId::leaf(index)])
+        .map_err(ApiError::internal)?[0];
+    let entry = Entry::decode(&bytes).map_err(|e| {
+        ApiError::internal(format!("stored entry {index} does not decode: {e}"))
+    })?;
+    let event: Value = serde_json::from_slice(&entry.envelope.payload).unwrap_or(Value::Null);
+    let logged_at = chrono::DateTime::from_timestamp_millis(entry.logged_at_ms as i64)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    Ok(json!({
+        "index": index,
+        "leaf_hash": leaf_hash,
+        "prev": entry.prev,
+        "logged_at_ms": entry.logged_at_ms,
+        "logged_at": logged_at,
+        "event": event,
+        "envelope": entry.envelope.to_json_value(),
+        "leaf": B64.encode(&bytes),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryQuery {
+    proof: Option<u64>,
+}
+
+/// `GET /v1/entries/{index}[?proof=SIZE]`.
+pub async fn get_entry(
+    State(state): State<AppState>,
+    P(index): P<u64>,
+    Q(query): Q<EntryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let size = state.sequencer.head().size;
+    if index >= size {
+        return Err(ApiError::not_found(format!(
+            "entry {index} does not exist; the log has {size} entries"
+        )));
+    }
+    let mut body = entry_json(&state.store, index)?;
+    if let Some(proof_size) = query.proof {
+        let (root, proof) = inclusion_at(&state.store, index, proof_size, size)?;
+        body["inclusion"] = json!({ "size": proof_size, "root": root, "proof": proof });
+    }
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[serde(default)]
+    start: u64,
+    limit: Option<u64>,
+}
+
+/// `GET /v1/entries?start=&limit=`: a page of entries (default 100, at most 1000).
+pub async fn list_entries(
+    State(state): State<AppState>,
+    Q(page): Q<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let size = state.sequencer.head().size;
+    let end = page.start.saturating_add(limit).min(size);
+    let entries = (page.start..end)
+        .map(|i| entry_json(&state.store, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({
+        "start": page.start,
+        "size": size,
+        "entries": entries,
+        "next": (end < size).then_some(end),
+    })))
+}
+
+fn inclusion_at(
+    store: &Store,
+    index: u64,
+    size: u64,
+    log_size: u64,
+) -> Result<(crate::log::Hash, Vec<crate::log::Hash>), ApiError> {
+    if size > log_size {
+        return Err(ApiError::bad_request(
+            "size_beyond_log",
+            format!("size {size} is beyond the log's {log_size} entries"),
+        ));
+    }
+    if index >= size {
+        return Err(ApiError::bad_request(
+            "index_beyond_size",
+            format!("index {index} is not below size {size}"),
+        ));
+    }
+    let proof = inclusion_proof(index, size, store).map_err(ApiError::internal)?;
+    let root = root_hash(size, store).map_err(ApiError::internal)?;
+    Ok((root, proof))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    index: u64,
+    size: Option<u64>,
+}
+
+/// `GET /v1/proofs/inclusion?index=&size=` (size defaults to the current log size).
+pub async fn inclusion(
+    State(state): State<AppState>,
+    Q(query): Q<InclusionQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let log_size = state.sequencer.head().size;
+    let size = query.size.unwrap_or(log_size);
+    let (root, proof) = inclusion_at(&state.store, query.index, size, log_size)?;
+    let leaf_hash = state
+        .store
+        .read_hashes(&[NodeId::leaf(query.index)])
+        .map_err(ApiError::internal)?[0];
+    Ok(Json(json!({
+        "index": query.index,
+        "size": size,
+        "leaf_hash": leaf_hash,
+        "root": root,
+        "proof": proof,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// `GET /v1/proofs/consistency?from=&to=` (to defaults to the current log size).
+pub async fn consistency(
+    State(state): State<AppState>,
+    Q(query): Q<ConsistencyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let log_size = state.sequencer.head().size;
+    let to = query.to.unwrap_or(log_size);
+    if to > log_size {
+        return Err(ApiError::bad_request(
+            "size_beyond_log",
+            format!("to={to} is beyond the log's {log_size} entries"),
+        ));
+    }
+    if query.from > to {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("from={} is larger than to={to}", query.from),
+        ));
+    }
+    let store = &state.store;
+    let proof = consistency_proof(query.from, to, store).map_err(ApiError::internal)?;
+    let from_root = root_hash(query.from, store).map_err(ApiError::internal)?;
+    let to_root = root_hash(to, store).map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "from": query.from,
+        "to": to,
+        "from_root": from_root,
+        "to_root": to_root,
+        "proof": proof,
+    })))
+}

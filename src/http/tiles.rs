@@ -1,0 +1,83 @@
+//! The C2SP tlog-tiles static read API: `GET /checkpoint`, `GET /tile/<L>/<N>[.p/<W>]` and
+//! `GET /tile/entries/<N>[.p/<W>]`. Tiles never change once they exist (a partial tile of width
+//! W is itself immutable), so they carry long immutable cache headers and any HTTP cache or CDN
+//! can serve them; only the checkpoint moves.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use crate::log::tile::{encode_entry_bundle, TilePath, TILE_HEIGHT, TILE_WIDTH};
+
+use super::extract::P;
+use super::{ApiError, AppState};
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// `GET /checkpoint`: the latest signed checkpoint, `text/plain`.
+pub async fn checkpoint(State(state): State<AppState>) -> Response {
+    let head = state.sequencer.head();
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        head.checkpoint.clone(),
+    )
+        .into_response()
+}
+
+/// `GET /tile/...`: a hash tile or an entry bundle, if the log is large enough to have it.
+pub async fn tile(State(state): State<AppState>, P(rest): P<String>) -> Result<Response, ApiError> {
+    let path = format!("tile/{rest}");
+    let tile = TilePath::parse(&path).map_err(|e| {
+        ApiError::bad_request("bad_tile_path", format!("`{path}` is not a tile path: {e}"))
+    })?;
+    let size = state.sequencer.head().size;
+    let body = match tile {
+        TilePath::Hashes {
+            level,
+            index,
+            width,
+        } => {
+            let node_level = u32::from(level) * u32::from(TILE_HEIGHT);
+            let nodes_at_level = if node_level >= 64 { 0 } else { size >> node_level };
+            let start = index.saturating_mul(TILE_WIDTH);
+            if start.saturating_add(u64::from(width)) > nodes_at_level {
+                return Err(ApiError::not_found(format!(
+                    "tile {path} is beyond the tree of size {size}"
+                )));
+            }
+            let hashes = state
+                .store
+                .node_row(node_level as u8, start, u64::from(width))
+                .map_err(ApiError::internal)?;
+            if hashes.len() != usize::from(width) {
+                return Err(ApiError::internal(format!("tile {path}: missing nodes")));
+            }
+            hashes.iter().flat_map(|h| h.0).collect::<Vec<u8>>()
+        }
+        TilePath::Entries { index, width } => {
+            let start = index.saturating_mul(TILE_WIDTH);
+            if start.saturating_add(u64::from(width)) > size {
+                return Err(ApiError::not_found(format!(
+                    "entry bundle {path} is beyond the log of size {size}"
+                )));
+            }
+            let entries = state
+                .store
+                .entries(start, start + u64::from(width))
+                .map_err(ApiError::internal)?;
+            let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+            encode_entry_bundle(&refs).map_err(ApiError::internal)?
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, IMMUTABLE),
+        ],
+        body,
+    )
+        .into_response())
+}

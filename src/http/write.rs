@@ -1,0 +1,144 @@
+//! The write routes: `POST /v1/entries` (one envelope) and `POST /v1/entries:batch` (many, with
+//! per-envelope results). Shape and payload are checked here, before the sequencer; signatures
+//! and ledger rules in the sequencer. A rejected envelope writes nothing.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::model::envelope::Envelope;
+use crate::model::event::Event;
+use crate::sequencer::Submission;
+
+use super::extract::Body;
+use super::{receipt, ApiError, AppState, MAX_BATCH_ENVELOPES};
+
+fn parse(bytes: &[u8]) -> Result<Submission, ApiError> {
+    let envelope = Envelope::from_json(bytes)?;
+    let event = Event::from_json(&envelope.payload)?;
+    Ok(Submission { envelope, event })
+}
+
+/// `POST /v1/entries`: `201` and a receipt, or `200` and the original receipt for an identical
+/// retry.
+pub async fn submit_one(State(state): State<AppState>, Body(body): Body) -> Response {
+    let submission = match parse(&body) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let outcome = state
+        .sequencer
+        .submit(vec![submission])
+        .await
+        .pop()
+        .expect("one outcome per submission");
+    match outcome {
+        Ok(done) => {
+            let store = state.store.clone();
+            match tokio::task::spawn_blocking(move || receipt::build(&store, done.index)).await {
+                Ok(Ok(body)) => {
+                    let status = if done.duplicate {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::CREATED
+                    };
+                    (status, Json(body)).into_response()
+                }
+                Ok(Err(e)) => e.into_response(),
+                Err(e) => ApiError::internal(e).into_response(),
+            }
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest<'a> {
+    #[serde(borrow)]
+    envelopes: Vec<&'a RawValue>,
+}
+
+/// `POST /v1/entries:batch` with `{"envelopes": [...]}`: one result per envelope, in order,
+/// each `{"status": 201|200, "receipt": {...}}` or `{"status": 4xx, "problem": {...}}`. The
+/// envelopes are appended in order (later ones may depend on earlier ones); each is accepted or
+/// rejected on its own.
+pub async fn submit_batch(State(state): State<AppState>, Body(body): Body) -> Response {
+    let request: BatchRequest<'_> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return ApiError::bad_request(
+                "malformed_batch",
+                format!("expected {{\"envelopes\": [...]}}: {e}"),
+            )
+            .into_response()
+        }
+    };
+    if request.envelopes.len() > MAX_BATCH_ENVELOPES {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "{} envelopes; at most {MAX_BATCH_ENVELOPES} per request",
+                request.envelopes.len()
+            ),
+        )
+        .into_response();
+    }
+    let parsed: Vec<Result<Submission, ApiError>> = request
+        .envelopes
+        .iter()
+        .map(|raw| parse(raw.get().as_bytes()))
+        .collect();
+    let submissions: Vec<Submission> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok().cloned())
+        .collect();
+    let mut outcomes = state.sequencer.submit(submissions).await.into_iter();
+    let store = state.store.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        use rayon::prelude::*;
+        let merged: Vec<Result<(u64, bool), ApiError>> = parsed
+            .into_iter()
+            .map(|p| match p {
+                Err(e) => Err(e),
+                Ok(_) => match outcomes.next().expect("one outcome per submission") {
+                    Ok(done) => Ok((done.index, done.duplicate)),
+                    Err(e) => Err(ApiError::from(e)),
+                },
+            })
+            .collect();
+        merged
+            .into_par_iter()
+            .map(|r| match r.and_then(|(index, dup)| Ok((receipt::build(&store, index)?, dup))) {
+                Ok((receipt, duplicate)) => serde_json::json!({
+                    "status": if duplicate { 200 } else { 201 },
+                    "receipt": receipt,
+                }),
+                Err(e) => serde_json::json!({
+                    "status": e.status.as_u16(),
+                    "problem": e.problem(),
+                }),
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    match results {
+        Ok(results) => {
+            let accepted = results
+                .iter()
+                .filter(|r| r["status"].as_u64().is_some_and(|s| s < 300))
+                .count();
+            Json(serde_json::json!({
+                "accepted": accepted,
+                "rejected": results.len() - accepted,
+                "results": results,
+            }))
+            .into_response()
+        }
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
