@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ledger::state::{Overlay, StateView};
+use crate::ledger::{Overlay, StateView};
 use crate::ledger::{self, EntryContext, LedgerError, Signatures};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::hash::leaf_hash;

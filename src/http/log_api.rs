@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::ledger::state::StateView;
+use crate::ledger::StateView;
 use crate::log::tree::{consistency_proof, inclusion_proof, root_hash, HashReader, NodeId};
 use crate::model::entry::Entry;
 use crate::store::Store;

@@ -28,7 +28,7 @@ use std::path::Path;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::ledger::state::{
+use crate::ledger::{
     ActorRecord, BatchOrigin, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord,
     StateChanges, StateError, StateView,
 };
