@@ -129,7 +129,11 @@ impl fmt::Debug for KeyId {
 impl FromStr for KeyId {
     type Err = KeyError;
     fn from_str(s: &str) -> Result<Self, KeyError> {
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() != 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(KeyError::KeyId);
         }
         Hash::from_hex(s).map(KeyId).map_err(|_| KeyError::KeyId)
