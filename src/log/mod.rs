@@ -2,5 +2,7 @@
 //! signed notes, checkpoints and tiles. Pure computation: no I/O anywhere in this module.
 
 pub mod hash;
+pub mod note;
+pub mod tree;
 
-pub use hash::Hash;
+pub use hash::{empty_root, leaf_hash, node_hash, Hash};
