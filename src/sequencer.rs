@@ -16,31 +16,28 @@
 //! Receipts carry the entry index and the signed checkpoint that covers it; callers add the
 //! inclusion proof from the store (off this thread), so the append path does no proof work.
 
-use std::collections::HashMap;
 use std::sync::{mpsc as std_mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rayon::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::{Overlay, StateView};
-use crate::ledger::{self, EntryContext, LedgerError, Signatures};
+use crate::ledger::signatures::{pre_verify, EnvelopeSignatures};
+use crate::ledger::{self, EntryContext, LedgerError};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::hash::leaf_hash;
 use crate::log::note::NoteSigner;
 use crate::model::entry::{Entry, EntryError};
-use crate::model::envelope::{verify_signatures, Envelope, SignatureCheck};
-use crate::model::event::{Event, EventBody};
-use crate::model::{KeyId, PublicKey};
+use crate::model::envelope::Envelope;
+use crate::model::event::Event;
+use crate::model::KeyId;
 use crate::store::{Block, Head, Store, StoreError};
 
 /// Most submissions one block takes. Bounds the memory and latency of one commit.
 pub const MAX_BLOCK: usize = 4096;
 /// Queued submission groups before submitters wait (backpressure).
 const QUEUE_DEPTH: usize = 1024;
-/// Signatures verified per batch-verification call (one rayon task).
-const VERIFY_CHUNK: usize = 64;
 
 /// One envelope to append, already parsed (shape and event JSON checked by the caller).
 #[derive(Clone, Debug)]
@@ -198,112 +195,22 @@ impl SequencerHandle {
     }
 }
 
-/// The public key a signature on `event` should be checked against, looked up by key id: keys
-/// registered before this block, or the genesis key named in the genesis event itself. Keys
-/// registered inside the same block are checked later, inline, by the committer.
-fn signature_key(
-    store: &Store,
-    cache: &mut HashMap<KeyId, Option<PublicKey>>,
-    event: &Event,
-    key_id: KeyId,
-) -> Option<PublicKey> {
-    if let EventBody::Genesis(genesis) = &event.body {
-        if genesis.public_key.key_id() == key_id {
-            return Some(genesis.public_key);
-        }
-    }
-    *cache.entry(key_id).or_insert_with(|| {
-        store
-            .key(&key_id)
-            .ok()
-            .flatten()
-            .map(|record| record.public_key)
-    })
-}
-
-fn verify_stage(
-    mut intake: mpsc::Receiver<Job>,
-    store: Store,
-    to_commit: std_mpsc::SyncSender<Vec<VerifiedJob>>,
-) {
-    while let Some(first) = intake.blocking_recv() {
-        let mut jobs = vec![first];
-        let mut count = jobs[0].submissions.len();
-        while count < MAX_BLOCK {
-            match intake.try_recv() {
-                Ok(job) => {
-                    count += job.submissions.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        if to_commit.send(verify_block(&store, jobs)).is_err() {
-            return;
-        }
-    }
-}
-
-/// Batch-verifies every signature of a block whose key is known, on all cores.
+/// Batch-verifies every signature of a block whose key is already registered, on all cores.
 fn verify_block(store: &Store, jobs: Vec<Job>) -> Vec<VerifiedJob> {
-    let mut cache = HashMap::new();
-    // (job, submission, key id, key, message index, signature position)
-    let mut pending = Vec::new();
-    let mut messages = Vec::new();
-    for (j, job) in jobs.iter().enumerate() {
-        for (s, submission) in job.submissions.iter().enumerate() {
-            let message_index = messages.len();
-            messages.push(submission.envelope.pae());
-            for (position, signature) in submission.envelope.signatures.iter().enumerate() {
-                let Ok(key_id) = signature.keyid.parse::<KeyId>() else {
-                    continue;
-                };
-                if let Some(key) = signature_key(store, &mut cache, &submission.event, key_id) {
-                    pending.push((j, s, key_id, key, message_index, position));
-                }
-            }
-        }
-    }
-    let verdicts: Vec<bool> = pending
-        .par_chunks(VERIFY_CHUNK)
-        .flat_map_iter(|chunk| {
-            let checks: Vec<SignatureCheck<'_>> = chunk
-                .iter()
-                .map(|(j, s, _, key, m, position)| SignatureCheck {
-                    message: &messages[*m],
-                    key: key.verifying_key(),
-                    signature: &jobs[*j].submissions[*s].envelope.signatures[*position].sig,
-                })
-                .collect();
-            verify_signatures(&checks)
-        })
-        .collect();
-    let mut verified: Vec<Vec<Vec<KeyId>>> = jobs
+    let items: Vec<(&Envelope, &Event)> = jobs
         .iter()
-        .map(|job| vec![Vec::new(); job.submissions.len()])
+        .flat_map(|job| job.submissions.iter().map(|s| (&s.envelope, &s.event)))
         .collect();
-    for ((j, s, key_id, ..), ok) in pending.iter().zip(verdicts) {
-        if ok {
-            verified[*j][*s].push(*key_id);
-        }
-    }
+    let mut verified = pre_verify(&items, |key_id| {
+        store.key(key_id).ok().flatten().map(|record| record.public_key)
+    })
+    .into_iter();
     jobs.into_iter()
-        .zip(verified)
-        .map(|(job, verified)| VerifiedJob { job, verified })
+        .map(|job| {
+            let verified = verified.by_ref().take(job.submissions.len()).collect();
+            VerifiedJob { job, verified }
+        })
         .collect()
-}
-
-/// Signatures of one envelope: the batch verdicts, with an inline check for keys the verify
-/// stage could not know yet (registered earlier in the same block).
-struct EnvelopeSignatures<'a> {
-    envelope: &'a Envelope,
-    verified: &'a [KeyId],
-}
-
-impl Signatures for EnvelopeSignatures<'_> {
-    fn signed_by(&self, key: &PublicKey) -> bool {
-        self.verified.contains(&key.key_id()) || self.envelope.is_signed_by(key)
-    }
 }
 
 fn now_ms() -> u64 {
@@ -429,10 +336,7 @@ impl Committer {
             logged_at_ms,
             envelope_digest: submission.envelope.digest(),
         };
-        let signatures = EnvelopeSignatures {
-            envelope: &submission.envelope,
-            verified,
-        };
+        let signatures = EnvelopeSignatures::new(&submission.envelope, verified);
         match ledger::apply(overlay, &ctx, &submission.event, &signatures) {
             Ok(()) => {
                 let leaf = leaf_hash(&bytes);

@@ -1,1 +1,110 @@
-//! TODO(cli): being written.
+//! The `lodestone` command: argument parsing (clap) and one function per subcommand. The binary
+//! (`main.rs`) only calls [`run`] and prints the error, if any, on one line.
+//!
+//! This is an edge of the system: it reads files, talks HTTP and prints. Errors here are
+//! `anyhow` with context, because they end on a terminal, never in a caller that matches them.
+
+mod client;
+mod demo;
+mod keys;
+mod output;
+mod submit;
+mod verify;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The default data directory.
+pub const DEFAULT_DATA: &str = "./lodestone-data";
+/// The default server address for clients.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// Lodestone — a verifiable provenance ledger for rare earths, from mine to magnet.
+#[derive(Parser, Debug)]
+#[command(name = "lodestone", version, about, long_about = None)]
+#[command(after_help = "Start with `lodestone demo`, then see README.md.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new ledger: log key, authority key and the genesis entry.
+    #[command(after_help = "Example:\n  lodestone init --data ./lodestone-data --origin registry.example/rare-earths")]
+    Init(InitArgs),
+    /// Run the HTTP verifier and write API on a ledger.
+    #[command(after_help = "Example:\n  lodestone serve --data ./lodestone-data --addr 127.0.0.1:8080")]
+    Serve(ServeArgs),
+    /// Create a participant's Ed25519 key file (mode 0600) and print its public key and key id.
+    #[command(after_help = "Example:\n  lodestone keygen --out mp-materials.key --actor mp-materials")]
+    Keygen(keys::KeygenArgs),
+    /// Authority: register a participant, update it, or revoke one of its keys.
+    #[command(subcommand)]
+    Register(submit::RegisterCommand),
+    /// Sign an event (JSON file) with an actor's key and submit it.
+    #[command(after_help = "Example:\n  lodestone submit extract.json --key mp-materials.key --server http://127.0.0.1:8080\n  lodestone submit extract.json --key mp-materials.key --dry-run")]
+    Submit(submit::SubmitArgs),
+    /// Full audit: replay the whole log and check every entry, the tree and the checkpoint.
+    #[command(after_help = "Examples:\n  lodestone verify --server http://127.0.0.1:8080\n  lodestone verify --data ./lodestone-data")]
+    Verify(verify::VerifyArgs),
+    /// Check a batch's provenance bundle offline, with only the log's verifier key.
+    #[command(name = "verify-bundle")]
+    #[command(after_help = "Example:\n  lodestone verify-bundle magnet.bundle.json --log-key \"$(cat lodestone-data/log.pub)\"")]
+    VerifyBundle(verify::VerifyBundleArgs),
+    /// Create a fresh ledger, load the seed scenario through the HTTP API, and serve it.
+    Demo(demo::DemoArgs),
+}
+
+/// `lodestone init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Data directory for the new ledger.
+    #[arg(long, default_value = DEFAULT_DATA, env = "LODESTONE_DATA")]
+    pub data: PathBuf,
+    /// The log's origin line (checkpoint header and log key name).
+    #[arg(long, default_value = "lodestone.example/rare-earths")]
+    pub origin: String,
+    /// Actor id of the ledger authority.
+    #[arg(long, default_value = "authority")]
+    pub authority: String,
+    /// Display name of the authority.
+    #[arg(long, default_value = "Rare Earth Provenance Registry")]
+    pub authority_name: String,
+    /// ISO 3166-1 country of the authority.
+    #[arg(long, default_value = "CH")]
+    pub authority_country: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `lodestone serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Data directory of the ledger.
+    #[arg(long, default_value = DEFAULT_DATA, env = "LODESTONE_DATA")]
+    pub data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "LODESTONE_ADDR")]
+    pub addr: SocketAddr,
+}
+
+/// Runs one command; the error, if any, is printed by the caller.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init(args) => demo::init(args),
+        Command::Serve(args) => demo::serve(args),
+        Command::Keygen(args) => keys::keygen(args),
+        Command::Register(command) => submit::register(command),
+        Command::Submit(args) => submit::submit(args),
+        Command::Verify(args) => verify::verify(args),
+        Command::VerifyBundle(args) => verify::verify_bundle(args),
+        Command::Demo(args) => demo::demo(args),
+    }
+}

@@ -29,7 +29,7 @@ use crate::service::LogService;
 use crate::store::Store;
 
 pub use error::ApiError;
-pub use receipt::ReceiptBody;
+pub use receipt::{note_body as receipt_note_body, ReceiptBody};
 
 /// Largest body of a single submission.
 pub const MAX_ENTRY_BODY: usize = 256 * 1024;

@@ -1,0 +1,236 @@
+//! `lodestone init`, `lodestone serve` and `lodestone demo`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use serde_json::json;
+
+use crate::http::{self, AppState};
+use crate::model::keys::SecretKeyFile;
+use crate::scenario::Scenario;
+use crate::service::{DataDir, InitOptions, LogService};
+use crate::store::read_secret_file;
+
+use super::client::Client;
+use super::{output, InitArgs, ServeArgs};
+
+/// `lodestone demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Data directory for the demo ledger (replaced on each run).
+    #[arg(long, default_value = "./lodestone-data/demo")]
+    pub data: PathBuf,
+    /// Address to serve on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Load the scenario, print the summary, and exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+/// Creates a ledger.
+pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let options = InitOptions {
+        origin: args.origin,
+        authority: args.authority,
+        authority_name: args.authority_name,
+        authority_country: args.authority_country,
+    };
+    let report = LogService::init(&DataDir::new(&args.data), &options)
+        .with_context(|| format!("cannot create a ledger in {}", args.data.display()))?;
+    if args.json {
+        output::json(&json!({
+            "data": args.data,
+            "origin": report.origin,
+            "verifier_key": report.verifier_key,
+            "authority_key_file": report.authority_key,
+            "genesis_index": report.genesis.index,
+        }));
+    } else {
+        println!("Created a ledger in {}", args.data.display());
+        output::fields(&[
+            ("origin", report.origin),
+            ("log key", report.verifier_key),
+            ("authority key", format!("{} (mode 0600; keep it safe)", report.authority_key.display())),
+            ("genesis", format!("entry {}", report.genesis.index)),
+        ]);
+        println!(
+            "\nNext: lodestone serve --data {}   (auditors need the log key above)",
+            args.data.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    eprintln!("shutting down: finishing queued writes");
+}
+
+/// Serves `service` on `addr` until Ctrl-C/SIGTERM; `ready` runs once the socket is bound.
+fn serve_until_signal(
+    service: LogService,
+    addr: SocketAddr,
+    ready: impl FnOnce(SocketAddr) -> anyhow::Result<()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    let state = AppState::new(&service);
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        println!("listening on http://{local}");
+        let server = tokio::spawn(http::serve(listener, state, shutdown_signal()));
+        tokio::task::spawn_blocking(move || ready(local))
+            .await
+            .context("startup task")??;
+        server.await.context("server task")?.context("server")?;
+        anyhow::Ok(())
+    })?;
+    service.shutdown();
+    Ok(())
+}
+
+/// Runs the server.
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let service = LogService::open(&DataDir::new(&args.data))
+        .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
+    eprintln!(
+        "serving ledger {} ({} entries) from {}",
+        service.origin(),
+        service.handle().head().size,
+        args.data.display()
+    );
+    serve_until_signal(service, args.addr, |_| Ok(()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes an earlier demo ledger, refusing to touch a directory that is not one.
+fn clear_demo_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let is_ledger = DataDir::new(dir).log_key().exists();
+    let is_empty = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .next()
+        .is_none();
+    if !is_ledger && !is_empty {
+        bail!(
+            "{} exists and is not a Lodestone ledger; choose another --data",
+            dir.display()
+        );
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing the old demo in {}", dir.display()))
+}
+
+/// Loads the scenario through the HTTP API and prints what to try next.
+fn load_scenario(url: &str, data: &Path) -> anyhow::Result<()> {
+    let layout = DataDir::new(data);
+    let (file, authority_key) =
+        SecretKeyFile::parse(&read_secret_file(&layout.authority_key())?)
+            .context("the demo's authority key")?;
+    let authority = file.actor.context("the authority key names no actor")?;
+    let scenario = Scenario::builtin().context("the built-in scenario")?;
+    let envelopes = scenario
+        .envelopes(&authority, &authority_key)
+        .context("signing the scenario")?;
+    let client = Client::new(url);
+    let body = json!({ "envelopes": envelopes.iter().map(|e| e.to_json_value()).collect::<Vec<_>>() });
+    let (_, answer) = client.post_json("/v1/entries:batch", &serde_json::to_vec(&body)?)?;
+    let rejected = answer["rejected"].as_u64().unwrap_or(0);
+    if rejected > 0 {
+        let first = answer["results"]
+            .as_array()
+            .and_then(|r| r.iter().find(|x| x.get("problem").is_some()))
+            .map(|x| x["problem"]["detail"].to_string())
+            .unwrap_or_default();
+        bail!("{rejected} scenario events were rejected; first: {first}");
+    }
+    let info = client.get_json("/v1/log")?;
+    let log_key = info["verifier_key"].as_str().unwrap_or_default().to_owned();
+    println!(
+        "\nLoaded the seed scenario: {} events from {} participants; the log has {} entries.",
+        answer["accepted"],
+        scenario.actor_count(),
+        info["size"]
+    );
+    println!("\nOpen in a browser or with curl:");
+    println!("  {url}/                                   overview");
+    println!("  {url}/checkpoint                         the signed checkpoint");
+    for (label, batch) in scenario.featured_batches() {
+        println!("  {url}/v1/batches/{batch}/provenance   {label}");
+    }
+    if let Some((_, batch)) = scenario.featured_batches().first() {
+        println!("\nDownload a bundle and check it offline, with only the log key:");
+        println!("  curl -s {url}/v1/batches/{batch}/bundle > magnet.bundle.json");
+        println!("  cargo run --release -- verify-bundle magnet.bundle.json --log-key '{log_key}'");
+    }
+    println!("\nAudit the whole log (replays every entry):");
+    println!("  cargo run --release -- verify --server {url} --log-key '{log_key}'");
+    println!("\nPress Ctrl-C to stop.");
+    Ok(())
+}
+
+/// `lodestone demo`.
+pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    clear_demo_dir(&args.data)?;
+    let options = InitOptions {
+        origin: "demo.lodestone.example/rare-earths".into(),
+        ..InitOptions::default()
+    };
+    LogService::init(&DataDir::new(&args.data), &options)
+        .with_context(|| format!("cannot create the demo ledger in {}", args.data.display()))?;
+    let service = LogService::open(&DataDir::new(&args.data))?;
+    let data = args.data.clone();
+    if args.no_serve {
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+        let rt = runtime()?;
+        let state = AppState::new(&service);
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let local = listener.local_addr()?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(http::serve(listener, state, async {
+                let _ = stopped.await;
+            }));
+            let url = format!("http://{local}");
+            let loaded = tokio::task::spawn_blocking(move || load_scenario(&url, &data)).await?;
+            let _ = stop.send(());
+            server.await??;
+            loaded
+        })?;
+        service.shutdown();
+        return Ok(ExitCode::SUCCESS);
+    }
+    serve_until_signal(service, args.addr, move |local| {
+        load_scenario(&format!("http://{local}"), &data)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,316 @@
+//! `lodestone verify` (the full audit of DESIGN.md §6, from a server's tiles or a data directory)
+//! and `lodestone verify-bundle` (one batch, offline).
+//!
+//! `verify` remembers the last checkpoint it verified for each log in a small state file, so the
+//! next run also proves the log only grew: same prefix, same root, never smaller.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::{ArgGroup, Args};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::audit::replay::{Replay, ReplayItem};
+use crate::log::checkpoint::Checkpoint;
+use crate::log::note::NoteVerifier;
+use crate::log::tile::{TilePath, TILE_WIDTH};
+use crate::log::Hash;
+use crate::service::DataDir;
+use crate::store::Store;
+
+use super::client::Client;
+use super::output;
+
+/// `lodestone verify`.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("source").required(true).args(["server", "data"])))]
+pub struct VerifyArgs {
+    /// Audit the log served at this URL (reads its tiles).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Audit the ledger in this data directory (the server must not be running on it).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The log's verifier key (`name+keyid+base64`). Default: the key saved by an earlier run,
+    /// `<data>/log.pub`, or — first use only, with a warning — the key the server announces.
+    #[arg(long, env = "LODESTONE_LOG_KEY")]
+    pub log_key: Option<String>,
+    /// Where to remember the last verified checkpoint (default: ~/.lodestone/verify/<origin>.json).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `verify` remembers between runs.
+#[derive(Serialize, Deserialize)]
+struct SeenCheckpoint {
+    origin: String,
+    verifier_key: String,
+    size: u64,
+    root: Hash,
+    checkpoint: String,
+}
+
+/// Where entries come from.
+enum Source {
+    Server(Client),
+    Data(Store),
+}
+
+impl Source {
+    fn checkpoint(&self) -> anyhow::Result<String> {
+        match self {
+            Source::Server(client) => client.get_text("/checkpoint"),
+            Source::Data(store) => Ok(store
+                .head()?
+                .map(|h| h.checkpoint)
+                .ok_or_else(|| anyhow!("the ledger is empty"))?),
+        }
+    }
+
+    /// Entries `start..start+width` with the leaf hashes the log publishes for them.
+    fn chunk(&self, start: u64, width: u64) -> anyhow::Result<Vec<ReplayItem>> {
+        let (entries, leaves) = match self {
+            Source::Server(client) => {
+                let tile = start / TILE_WIDTH;
+                let entries_path = TilePath::Entries {
+                    index: tile,
+                    width: width as u16,
+                }
+                .to_path();
+                let bundle = client
+                    .get_bytes(&format!("/{entries_path}"))?
+                    .ok_or_else(|| anyhow!("the server has no {entries_path}"))?;
+                let entries = crate::log::tile::decode_entry_bundle(&bundle)
+                    .with_context(|| format!("{entries_path} is not an entry bundle"))?;
+                let hashes_path = TilePath::Hashes {
+                    level: 0,
+                    index: tile,
+                    width: width as u16,
+                }
+                .to_path();
+                let tile_bytes = client
+                    .get_bytes(&format!("/{hashes_path}"))?
+                    .ok_or_else(|| anyhow!("the server has no {hashes_path}"))?;
+                if tile_bytes.len() != width as usize * 32 {
+                    bail!("{hashes_path} has {} bytes, expected {}", tile_bytes.len(), width * 32);
+                }
+                let leaves = tile_bytes
+                    .chunks(32)
+                    .map(|c| Hash::from_slice(c).expect("32-byte chunk"))
+                    .collect();
+                (entries, leaves)
+            }
+            Source::Data(store) => (
+                store.entries(start, start + width)?,
+                store.node_row(0, start, width)?,
+            ),
+        };
+        if entries.len() as u64 != width || leaves.len() as u64 != width {
+            bail!("entries {start}..{} are missing from the log", start + width);
+        }
+        Ok(entries
+            .into_iter()
+            .zip(leaves)
+            .map(|(bytes, leaf)| ReplayItem {
+                bytes,
+                published_leaf: Some(leaf),
+            })
+            .collect())
+    }
+}
+
+fn default_state_path(origin: &str) -> PathBuf {
+    let name: String = origin
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .collect();
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| ".".into());
+    home.join(".lodestone").join("verify").join(format!("{name}.json"))
+}
+
+fn load_seen(path: &Path) -> anyhow::Result<Option<SeenCheckpoint>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("the verify state file {} is corrupt", path.display())
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn save_seen(path: &Path, seen: &SeenCheckpoint) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(seen)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Runs the full audit.
+pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let (source, announced_key) = match (&args.server, &args.data) {
+        (Some(url), _) => {
+            let client = Client::new(url);
+            let info = client.get_json("/v1/log")?;
+            let key = info["verifier_key"].as_str().map(str::to_owned);
+            (Source::Server(client), key)
+        }
+        (None, Some(dir)) => {
+            let layout = DataDir::new(dir);
+            let key = std::fs::read_to_string(layout.log_pub()).with_context(|| {
+                format!("{} holds no ledger (no log.pub)", dir.display())
+            })?;
+            let store = Store::open(dir).with_context(|| {
+                format!("cannot open {} (is a server running on it?)", dir.display())
+            })?;
+            (Source::Data(store), Some(key.trim().to_owned()))
+        }
+        (None, None) => unreachable!("clap requires --server or --data"),
+    };
+
+    let note = source.checkpoint()?;
+    let origin = note.lines().next().unwrap_or_default().to_owned();
+    let state_path = args.state.clone().unwrap_or_else(|| default_state_path(&origin));
+    let seen = load_seen(&state_path)?;
+    let (key_text, trust) = match (&args.log_key, &seen, &announced_key) {
+        (Some(k), _, _) => (k.trim().to_owned(), "given with --log-key"),
+        (None, Some(s), _) => (s.verifier_key.clone(), "remembered from an earlier run"),
+        (None, None, Some(k)) if args.data.is_some() => (k.clone(), "the ledger's log.pub"),
+        (None, None, Some(k)) => {
+            eprintln!("warning: no --log-key given; trusting the key the server announces on first use");
+            (k.clone(), "announced by the server (first use)")
+        }
+        (None, None, None) => bail!("no log key: give --log-key"),
+    };
+    let verifier = NoteVerifier::from_text(&key_text).context("the log key")?;
+    let checkpoint = Checkpoint::open(&note, &verifier)
+        .context("the log's checkpoint is not validly signed by the log key")?;
+    if let Some(s) = &seen {
+        if s.verifier_key != key_text {
+            bail!("the log key differs from the one remembered in {}", state_path.display());
+        }
+    }
+
+    let progress = ProgressBar::new(checkpoint.size).with_style(
+        ProgressStyle::with_template("{spinner} replaying {pos}/{len} entries [{bar:40}] {per_sec} ETA {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let mut replay = Replay::new();
+    let mut outcome = Ok(());
+    let mut start = 0;
+    while start < checkpoint.size {
+        let width = (TILE_WIDTH - start % TILE_WIDTH).min(checkpoint.size - start);
+        let chunk = source.chunk(start, width)?;
+        if let Err(e) = replay.push(&chunk) {
+            outcome = Err(e);
+            break;
+        }
+        start += width;
+        progress.set_position(start);
+    }
+    progress.finish_and_clear();
+    let outcome = outcome.and_then(|()| {
+        replay.finish(
+            checkpoint.size,
+            checkpoint.root,
+            seen.as_ref().map(|s| (s.size, s.root)),
+        )
+    });
+
+    match outcome {
+        Ok(()) => {
+            save_seen(
+                &state_path,
+                &SeenCheckpoint {
+                    origin: checkpoint.origin.clone(),
+                    verifier_key: key_text,
+                    size: checkpoint.size,
+                    root: checkpoint.root,
+                    checkpoint: note.clone(),
+                },
+            )?;
+            let consistency = match &seen {
+                Some(s) => format!("consistent with the checkpoint of size {} seen before", s.size),
+                None => "no earlier checkpoint to compare (first run)".to_owned(),
+            };
+            if args.json {
+                output::json(&json!({
+                    "verified": true,
+                    "origin": checkpoint.origin,
+                    "size": checkpoint.size,
+                    "root": checkpoint.root,
+                    "previous_size": seen.as_ref().map(|s| s.size),
+                    "log_key": trust,
+                }));
+            } else {
+                println!("verify: OK");
+                output::fields(&[
+                    ("log", checkpoint.origin.clone()),
+                    ("entries", format!("{} replayed: signatures, hash chain and every ledger rule", checkpoint.size)),
+                    ("root", format!("{} matches the signed checkpoint", checkpoint.root.to_base64())),
+                    ("history", consistency),
+                    ("log key", trust.to_owned()),
+                ]);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if args.json {
+                output::json(&json!({
+                    "verified": false,
+                    "origin": checkpoint.origin,
+                    "size": checkpoint.size,
+                    "failed_entry": e.index(),
+                    "error": e.to_string(),
+                }));
+            } else {
+                println!("verify: FAILED");
+                println!("  {e}");
+                if let Some(index) = e.index() {
+                    println!("  first bad entry: {index}");
+                }
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `lodestone verify-bundle`.
+#[derive(Args, Debug)]
+pub struct VerifyBundleArgs {
+    /// The bundle file (from `GET /v1/batches/{id}/bundle`).
+    pub bundle: PathBuf,
+    /// The log's verifier key (`name+keyid+base64`, as in `log.pub`).
+    #[arg(long, env = "LODESTONE_LOG_KEY")]
+    pub log_key: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Checks a bundle offline.
+pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read(&args.bundle)
+        .with_context(|| format!("cannot read bundle {}", args.bundle.display()))?;
+    let verifier = NoteVerifier::from_text(args.log_key.trim()).context("--log-key")?;
+    let report = crate::audit::bundle::verify_bundle_json(&text, &verifier);
+    if args.json {
+        output::json(&serde_json::to_value(&report).expect("report serialises"));
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
