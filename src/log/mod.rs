@@ -2,6 +2,7 @@
 //! signed notes, checkpoints and tiles. Pure computation: no I/O anywhere in this module.
 
 pub mod hash;
+pub mod checkpoint;
 pub mod note;
 pub mod tree;
 
