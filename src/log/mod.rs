@@ -4,6 +4,7 @@
 pub mod hash;
 pub mod checkpoint;
 pub mod note;
+pub mod tile;
 pub mod tree;
 
 pub use hash::{empty_root, leaf_hash, node_hash, Hash};
