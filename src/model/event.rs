@@ -460,3 +460,6 @@ impl<'de> serde::Deserialize<'de> for Event {
         Ok(event)
     }
 }
+
+#[cfg(test)]
+mod tests;
