@@ -22,6 +22,7 @@ pub mod http;
 pub mod ledger;
 pub mod log;
 pub mod model;
+pub mod scenario;
 pub mod sequencer;
 pub mod service;
 pub mod store;

@@ -22,9 +22,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ledger::{Overlay, StateView};
 use crate::ledger::signatures::{pre_verify, EnvelopeSignatures};
 use crate::ledger::{self, EntryContext, LedgerError};
+use crate::ledger::{Overlay, StateView};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::hash::leaf_hash;
 use crate::log::note::NoteSigner;
@@ -181,7 +181,11 @@ impl SequencerHandle {
     pub fn submit_blocking(&self, submissions: Vec<Submission>) -> Vec<Outcome> {
         let count = submissions.len();
         let (reply, answer) = oneshot::channel();
-        if self.queue.blocking_send(Job { submissions, reply }).is_err() {
+        if self
+            .queue
+            .blocking_send(Job { submissions, reply })
+            .is_err()
+        {
             return (0..count).map(|_| Err(SequencerError::Stopped)).collect();
         }
         answer
@@ -195,6 +199,29 @@ impl SequencerHandle {
     }
 }
 
+fn verify_stage(
+    mut intake: mpsc::Receiver<Job>,
+    store: Store,
+    to_commit: std_mpsc::SyncSender<Vec<VerifiedJob>>,
+) {
+    while let Some(first) = intake.blocking_recv() {
+        let mut jobs = vec![first];
+        let mut count = jobs[0].submissions.len();
+        while count < MAX_BLOCK {
+            match intake.try_recv() {
+                Ok(job) => {
+                    count += job.submissions.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        if to_commit.send(verify_block(&store, jobs)).is_err() {
+            return;
+        }
+    }
+}
+
 /// Batch-verifies every signature of a block whose key is already registered, on all cores.
 fn verify_block(store: &Store, jobs: Vec<Job>) -> Vec<VerifiedJob> {
     let items: Vec<(&Envelope, &Event)> = jobs
@@ -202,7 +229,11 @@ fn verify_block(store: &Store, jobs: Vec<Job>) -> Vec<VerifiedJob> {
         .flat_map(|job| job.submissions.iter().map(|s| (&s.envelope, &s.event)))
         .collect();
     let mut verified = pre_verify(&items, |key_id| {
-        store.key(key_id).ok().flatten().map(|record| record.public_key)
+        store
+            .key(key_id)
+            .ok()
+            .flatten()
+            .map(|record| record.public_key)
     })
     .into_iter();
     jobs.into_iter()
@@ -346,7 +377,7 @@ impl Committer {
                 next.size += 1;
                 Pending::Appended(entry.index)
             }
-            Err(LedgerError::Duplicate { index }) => Pending::Duplicate(index),
+            Err(LedgerError::Duplicate { index, .. }) => Pending::Duplicate(index),
             Err(e) => Pending::Failed(e.into()),
         }
     }

@@ -18,7 +18,9 @@ use crate::log::note::{NoteSigner, NoteVerifier};
 use crate::model::envelope::Envelope;
 use crate::model::event::Event;
 use crate::model::keys::SecretKeyFile;
-use crate::sequencer::{LogSigner, Receipt, Sequencer, SequencerError, SequencerHandle, Submission};
+use crate::sequencer::{
+    LogSigner, Receipt, Sequencer, SequencerError, SequencerHandle, Submission,
+};
 use crate::store::{read_secret_file, write_secret_file, Store, StoreError};
 
 /// Why a ledger could not be created or opened.
@@ -149,12 +151,13 @@ impl LogService {
                 });
             }
         }
-        let signer = NoteSigner::new(&options.origin, SigningKey::generate(&mut OsRng)).map_err(
-            |e| ServiceError::InvalidArgument {
-                what: "origin",
-                detail: e.to_string(),
-            },
-        )?;
+        let signer =
+            NoteSigner::new(&options.origin, SigningKey::generate(&mut OsRng)).map_err(|e| {
+                ServiceError::InvalidArgument {
+                    what: "origin",
+                    detail: e.to_string(),
+                }
+            })?;
         let authority_key = SigningKey::generate(&mut OsRng);
         let genesis = serde_json::json!({
             "kind": "genesis",
@@ -171,11 +174,12 @@ impl LogService {
             what: "genesis event",
             detail: e.to_string(),
         })?;
-        let envelope =
-            Envelope::sign(payload, &[&authority_key]).map_err(|e| ServiceError::InvalidArgument {
+        let envelope = Envelope::sign(payload, &[&authority_key]).map_err(|e| {
+            ServiceError::InvalidArgument {
                 what: "genesis envelope",
                 detail: e.to_string(),
-            })?;
+            }
+        })?;
 
         fs::create_dir_all(dir.root()).map_err(|source| StoreError::File {
             path: dir.root().display().to_string(),

@@ -1,1 +1,4 @@
-//! TODO(audit): being written.
+//! Audits: the full replay of the log.
+
+pub mod bundle;
+pub mod replay;

@@ -38,7 +38,9 @@ pub enum ReplayError {
         claimed: u64,
     },
     /// `prev` is not the previous entry's leaf hash.
-    #[error("entry {index}: hash chain broken (prev is {found}, the previous leaf hash is {expected})")]
+    #[error(
+        "entry {index}: hash chain broken (prev is {found}, the previous leaf hash is {expected})"
+    )]
     BrokenChain {
         /// Entry position.
         index: u64,
@@ -48,7 +50,9 @@ pub enum ReplayError {
         found: Hash,
     },
     /// Log time went backwards.
-    #[error("entry {index}: logged at {logged_at_ms} ms, before the previous entry ({previous_ms} ms)")]
+    #[error(
+        "entry {index}: logged at {logged_at_ms} ms, before the previous entry ({previous_ms} ms)"
+    )]
     TimeWentBack {
         /// Entry position.
         index: u64,
@@ -184,10 +188,8 @@ impl Replay {
         let mut decoded = Vec::with_capacity(chunk.len());
         for (offset, item) in chunk.iter().enumerate() {
             let index = first + offset as u64;
-            let entry = Entry::decode(&item.bytes).map_err(|source| ReplayError::Decode {
-                index,
-                source,
-            })?;
+            let entry = Entry::decode(&item.bytes)
+                .map_err(|source| ReplayError::Decode { index, source })?;
             let event = Event::from_json(&entry.envelope.payload)
                 .map_err(|source| ReplayError::Payload { index, source })?;
             decoded.push((entry, event));
@@ -195,7 +197,11 @@ impl Replay {
         let items: Vec<_> = decoded.iter().map(|(e, ev)| (&e.envelope, ev)).collect();
         let state = &self.state;
         let verified = pre_verify(&items, |key_id| {
-            state.key(key_id).ok().flatten().map(|record| record.public_key)
+            state
+                .key(key_id)
+                .ok()
+                .flatten()
+                .map(|record| record.public_key)
         });
         for (((entry, event), item), verified) in decoded.iter().zip(chunk).zip(&verified) {
             self.apply(entry, event, item, verified)?;

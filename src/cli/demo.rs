@@ -54,7 +54,13 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         output::fields(&[
             ("origin", report.origin),
             ("log key", report.verifier_key),
-            ("authority key", format!("{} (mode 0600; keep it safe)", report.authority_key.display())),
+            (
+                "authority key",
+                format!(
+                    "{} (mode 0600; keep it safe)",
+                    report.authority_key.display()
+                ),
+            ),
             ("genesis", format!("entry {}", report.genesis.index)),
         ]);
         println!(
@@ -147,22 +153,23 @@ fn clear_demo_dir(dir: &Path) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    std::fs::remove_dir_all(dir).with_context(|| format!("removing the old demo in {}", dir.display()))
+    std::fs::remove_dir_all(dir)
+        .with_context(|| format!("removing the old demo in {}", dir.display()))
 }
 
 /// Loads the scenario through the HTTP API and prints what to try next.
 fn load_scenario(url: &str, data: &Path) -> anyhow::Result<()> {
     let layout = DataDir::new(data);
-    let (file, authority_key) =
-        SecretKeyFile::parse(&read_secret_file(&layout.authority_key())?)
-            .context("the demo's authority key")?;
+    let (file, authority_key) = SecretKeyFile::parse(&read_secret_file(&layout.authority_key())?)
+        .context("the demo's authority key")?;
     let authority = file.actor.context("the authority key names no actor")?;
     let scenario = Scenario::builtin().context("the built-in scenario")?;
     let envelopes = scenario
         .envelopes(&authority, &authority_key)
         .context("signing the scenario")?;
     let client = Client::new(url);
-    let body = json!({ "envelopes": envelopes.iter().map(|e| e.to_json_value()).collect::<Vec<_>>() });
+    let body =
+        json!({ "envelopes": envelopes.iter().map(|e| e.to_json_value()).collect::<Vec<_>>() });
     let (_, answer) = client.post_json("/v1/entries:batch", &serde_json::to_vec(&body)?)?;
     let rejected = answer["rejected"].as_u64().unwrap_or(0);
     if rejected > 0 {

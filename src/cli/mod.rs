@@ -36,26 +36,38 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a new ledger: log key, authority key and the genesis entry.
-    #[command(after_help = "Example:\n  lodestone init --data ./lodestone-data --origin registry.example/rare-earths")]
+    #[command(
+        after_help = "Example:\n  lodestone init --data ./lodestone-data --origin registry.example/rare-earths"
+    )]
     Init(InitArgs),
     /// Run the HTTP verifier and write API on a ledger.
-    #[command(after_help = "Example:\n  lodestone serve --data ./lodestone-data --addr 127.0.0.1:8080")]
+    #[command(
+        after_help = "Example:\n  lodestone serve --data ./lodestone-data --addr 127.0.0.1:8080"
+    )]
     Serve(ServeArgs),
     /// Create a participant's Ed25519 key file (mode 0600) and print its public key and key id.
-    #[command(after_help = "Example:\n  lodestone keygen --out mp-materials.key --actor mp-materials")]
+    #[command(
+        after_help = "Example:\n  lodestone keygen --out mp-materials.key --actor mp-materials"
+    )]
     Keygen(keys::KeygenArgs),
     /// Authority: register a participant, update it, or revoke one of its keys.
     #[command(subcommand)]
     Register(submit::RegisterCommand),
     /// Sign an event (JSON file) with an actor's key and submit it.
-    #[command(after_help = "Example:\n  lodestone submit extract.json --key mp-materials.key --server http://127.0.0.1:8080\n  lodestone submit extract.json --key mp-materials.key --dry-run")]
+    #[command(
+        after_help = "Example:\n  lodestone submit extract.json --key mp-materials.key --server http://127.0.0.1:8080\n  lodestone submit extract.json --key mp-materials.key --dry-run"
+    )]
     Submit(submit::SubmitArgs),
     /// Full audit: replay the whole log and check every entry, the tree and the checkpoint.
-    #[command(after_help = "Examples:\n  lodestone verify --server http://127.0.0.1:8080\n  lodestone verify --data ./lodestone-data")]
+    #[command(
+        after_help = "Examples:\n  lodestone verify --server http://127.0.0.1:8080\n  lodestone verify --data ./lodestone-data"
+    )]
     Verify(verify::VerifyArgs),
     /// Check a batch's provenance bundle offline, with only the log's verifier key.
     #[command(name = "verify-bundle")]
-    #[command(after_help = "Example:\n  lodestone verify-bundle magnet.bundle.json --log-key \"$(cat lodestone-data/log.pub)\"")]
+    #[command(
+        after_help = "Example:\n  lodestone verify-bundle magnet.bundle.json --log-key \"$(cat lodestone-data/log.pub)\""
+    )]
     VerifyBundle(verify::VerifyBundleArgs),
     /// Create a fresh ledger, load the seed scenario through the HTTP API, and serve it.
     Demo(demo::DemoArgs),

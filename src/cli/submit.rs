@@ -61,7 +61,9 @@ pub struct SubmitArgs {
 #[derive(Subcommand, Debug)]
 pub enum RegisterCommand {
     /// Register a new participant with its roles, sites and public key.
-    #[command(after_help = "Example:\n  lodestone register actor --subject mp-materials --name \"MP Materials\" --country US \\\n    --role miner --role separator --site mountain-pass,mine,US,\"Mountain Pass mine\" \\\n    --key-file mp-materials.key")]
+    #[command(
+        after_help = "Example:\n  lodestone register actor --subject mp-materials --name \"MP Materials\" --country US \\\n    --role miner --role separator --site mountain-pass,mine,US,\"Mountain Pass mine\" \\\n    --key-file mp-materials.key"
+    )]
     Actor(RegisterActorArgs),
     /// Change a participant's name, country or roles, or add sites and keys.
     Update(UpdateActorArgs),
@@ -214,7 +216,10 @@ fn sign_and_send(
             ("result", what.to_owned()),
             ("entry", receipt.index.to_string()),
             ("leaf hash", receipt.leaf_hash.to_base64()),
-            ("checkpoint", format!("size {} root {}", receipt.size, receipt.root.to_base64())),
+            (
+                "checkpoint",
+                format!("size {} root {}", receipt.size, receipt.root.to_base64()),
+            ),
             ("receipt", "inclusion proof verified".to_owned()),
         ]);
     }
@@ -255,7 +260,10 @@ fn check_receipt(
         .and_then(|b| B64.decode(b).ok())
         .context("the server's entry has no leaf bytes")?;
     if leaf_hash(&leaf) != receipt.leaf_hash {
-        bail!("entry {} does not hash to the receipt's leaf hash", receipt.index);
+        bail!(
+            "entry {} does not hash to the receipt's leaf hash",
+            receipt.index
+        );
     }
     let stored = crate::model::entry::Entry::decode(&leaf).context("the stored entry")?;
     if stored.envelope != *envelope {
@@ -290,7 +298,12 @@ fn public_keys(inline: &[String], files: &[PathBuf]) -> anyhow::Result<Vec<Value
 }
 
 /// Signs a registry event with the authority key and submits it.
-fn send_registry(kind: &str, subject: &str, fields: Map<String, Value>, authority: &Authority) -> anyhow::Result<ExitCode> {
+fn send_registry(
+    kind: &str,
+    subject: &str,
+    fields: Map<String, Value>,
+    authority: &Authority,
+) -> anyhow::Result<ExitCode> {
     let (file, key) = keys::load(std::path::Path::new(&authority.authority_key))?;
     let actor = file
         .actor
@@ -301,7 +314,10 @@ fn send_registry(kind: &str, subject: &str, fields: Map<String, Value>, authorit
     event.insert("kind".into(), json!(kind));
     event.insert(
         "id".into(),
-        json!(authority.id.clone().unwrap_or_else(|| format!("{kind}-{subject}-{millis}"))),
+        json!(authority
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("{kind}-{subject}-{millis}"))),
     );
     event.insert("actor".into(), json!(actor));
     event.insert("occurred_at".into(), json!(occurred_at));
@@ -319,7 +335,11 @@ pub fn register(command: RegisterCommand) -> anyhow::Result<ExitCode> {
             if keys.is_empty() {
                 bail!("give the participant's key with --public-key or --key-file");
             }
-            let sites = a.sites.iter().map(|s| site(s)).collect::<anyhow::Result<Vec<_>>>()?;
+            let sites = a
+                .sites
+                .iter()
+                .map(|s| site(s))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let mut fields = Map::new();
             fields.insert("name".into(), json!(a.name));
             fields.insert("country".into(), json!(a.country));
@@ -340,7 +360,11 @@ pub fn register(command: RegisterCommand) -> anyhow::Result<ExitCode> {
                 fields.insert("roles".into(), json!(u.roles));
             }
             if !u.add_sites.is_empty() {
-                let sites = u.add_sites.iter().map(|s| site(s)).collect::<anyhow::Result<Vec<_>>>()?;
+                let sites = u
+                    .add_sites
+                    .iter()
+                    .map(|s| site(s))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
                 fields.insert("add_sites".into(), json!(sites));
             }
             let keys = public_keys(&u.add_public_keys, &u.add_key_files)?;

@@ -98,7 +98,11 @@ impl Source {
                     .get_bytes(&format!("/{hashes_path}"))?
                     .ok_or_else(|| anyhow!("the server has no {hashes_path}"))?;
                 if tile_bytes.len() != width as usize * 32 {
-                    bail!("{hashes_path} has {} bytes, expected {}", tile_bytes.len(), width * 32);
+                    bail!(
+                        "{hashes_path} has {} bytes, expected {}",
+                        tile_bytes.len(),
+                        width * 32
+                    );
                 }
                 let leaves = tile_bytes
                     .chunks(32)
@@ -112,7 +116,10 @@ impl Source {
             ),
         };
         if entries.len() as u64 != width || leaves.len() as u64 != width {
-            bail!("entries {start}..{} are missing from the log", start + width);
+            bail!(
+                "entries {start}..{} are missing from the log",
+                start + width
+            );
         }
         Ok(entries
             .into_iter()
@@ -128,10 +135,20 @@ impl Source {
 fn default_state_path(origin: &str) -> PathBuf {
     let name: String = origin
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| ".".into());
-    home.join(".lodestone").join("verify").join(format!("{name}.json"))
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ".".into());
+    home.join(".lodestone")
+        .join("verify")
+        .join(format!("{name}.json"))
 }
 
 fn load_seen(path: &Path) -> anyhow::Result<Option<SeenCheckpoint>> {
@@ -165,9 +182,8 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         (None, Some(dir)) => {
             let layout = DataDir::new(dir);
-            let key = std::fs::read_to_string(layout.log_pub()).with_context(|| {
-                format!("{} holds no ledger (no log.pub)", dir.display())
-            })?;
+            let key = std::fs::read_to_string(layout.log_pub())
+                .with_context(|| format!("{} holds no ledger (no log.pub)", dir.display()))?;
             let store = Store::open(dir).with_context(|| {
                 format!("cannot open {} (is a server running on it?)", dir.display())
             })?;
@@ -178,14 +194,19 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
     let note = source.checkpoint()?;
     let origin = note.lines().next().unwrap_or_default().to_owned();
-    let state_path = args.state.clone().unwrap_or_else(|| default_state_path(&origin));
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| default_state_path(&origin));
     let seen = load_seen(&state_path)?;
     let (key_text, trust) = match (&args.log_key, &seen, &announced_key) {
         (Some(k), _, _) => (k.trim().to_owned(), "given with --log-key"),
         (None, Some(s), _) => (s.verifier_key.clone(), "remembered from an earlier run"),
         (None, None, Some(k)) if args.data.is_some() => (k.clone(), "the ledger's log.pub"),
         (None, None, Some(k)) => {
-            eprintln!("warning: no --log-key given; trusting the key the server announces on first use");
+            eprintln!(
+                "warning: no --log-key given; trusting the key the server announces on first use"
+            );
             (k.clone(), "announced by the server (first use)")
         }
         (None, None, None) => bail!("no log key: give --log-key"),
@@ -195,14 +216,19 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .context("the log's checkpoint is not validly signed by the log key")?;
     if let Some(s) = &seen {
         if s.verifier_key != key_text {
-            bail!("the log key differs from the one remembered in {}", state_path.display());
+            bail!(
+                "the log key differs from the one remembered in {}",
+                state_path.display()
+            );
         }
     }
 
     let progress = ProgressBar::new(checkpoint.size).with_style(
-        ProgressStyle::with_template("{spinner} replaying {pos}/{len} entries [{bar:40}] {per_sec} ETA {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} replaying {pos}/{len} entries [{bar:40}] {per_sec} ETA {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     let mut replay = Replay::new();
     let mut outcome = Ok(());
@@ -239,7 +265,10 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 },
             )?;
             let consistency = match &seen {
-                Some(s) => format!("consistent with the checkpoint of size {} seen before", s.size),
+                Some(s) => format!(
+                    "consistent with the checkpoint of size {} seen before",
+                    s.size
+                ),
                 None => "no earlier checkpoint to compare (first run)".to_owned(),
             };
             if args.json {
@@ -255,8 +284,20 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 println!("verify: OK");
                 output::fields(&[
                     ("log", checkpoint.origin.clone()),
-                    ("entries", format!("{} replayed: signatures, hash chain and every ledger rule", checkpoint.size)),
-                    ("root", format!("{} matches the signed checkpoint", checkpoint.root.to_base64())),
+                    (
+                        "entries",
+                        format!(
+                            "{} replayed: signatures, hash chain and every ledger rule",
+                            checkpoint.size
+                        ),
+                    ),
+                    (
+                        "root",
+                        format!(
+                            "{} matches the signed checkpoint",
+                            checkpoint.root.to_base64()
+                        ),
+                    ),
                     ("history", consistency),
                     ("log key", trust.to_owned()),
                 ]);

@@ -107,7 +107,7 @@ fn ledger_status(code: &str) -> StatusCode {
 
 impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> ApiError {
-        if let LedgerError::Storage(cause) = &e {
+        if let LedgerError::State(cause) = &e {
             return ApiError::internal(cause);
         }
         let code = e.code();

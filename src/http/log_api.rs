@@ -43,9 +43,8 @@ pub fn entry_json(store: &Store, index: u64) -> Result<Value, ApiError> {
     let leaf_hash = store
         .read_hashes(&[NodeId::leaf(index)])
         .map_err(ApiError::internal)?[0];
-    let entry = Entry::decode(&bytes).map_err(|e| {
-        ApiError::internal(format!("stored entry {index} does not decode: {e}"))
-    })?;
+    let entry = Entry::decode(&bytes)
+        .map_err(|e| ApiError::internal(format!("stored entry {index} does not decode: {e}")))?;
     let event: Value = serde_json::from_slice(&entry.envelope.payload).unwrap_or(Value::Null);
     let logged_at = chrono::DateTime::from_timestamp_millis(entry.logged_at_ms as i64)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));

@@ -65,7 +65,10 @@ impl AppState {
 /// The whole API.
 pub fn app(state: AppState) -> Router {
     let writes = Router::new()
-        .route("/v1/entries", post(write::submit_one).get(log_api::list_entries))
+        .route(
+            "/v1/entries",
+            post(write::submit_one).get(log_api::list_entries),
+        )
         .layer(DefaultBodyLimit::max(MAX_ENTRY_BODY));
     let bulk = Router::new()
         .route("/v1/entries:batch", post(write::submit_batch))
@@ -88,7 +91,10 @@ pub fn app(state: AppState) -> Router {
                 "this route does not take that method; see docs/API.md",
             )
         })
-        .layer(TimeoutLayer::new(REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(state)
 }
 

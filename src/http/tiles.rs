@@ -41,7 +41,11 @@ pub async fn tile(State(state): State<AppState>, P(rest): P<String>) -> Result<R
             width,
         } => {
             let node_level = u32::from(level) * u32::from(TILE_HEIGHT);
-            let nodes_at_level = if node_level >= 64 { 0 } else { size >> node_level };
+            let nodes_at_level = if node_level >= 64 {
+                0
+            } else {
+                size >> node_level
+            };
             let start = index.saturating_mul(TILE_WIDTH);
             if start.saturating_add(u64::from(width)) > nodes_at_level {
                 return Err(ApiError::not_found(format!(

@@ -113,16 +113,18 @@ pub async fn submit_batch(State(state): State<AppState>, Body(body): Body) -> Re
             .collect();
         merged
             .into_par_iter()
-            .map(|r| match r.and_then(|(index, dup)| Ok((receipt::build(&store, index)?, dup))) {
-                Ok((receipt, duplicate)) => serde_json::json!({
-                    "status": if duplicate { 200 } else { 201 },
-                    "receipt": receipt,
-                }),
-                Err(e) => serde_json::json!({
-                    "status": e.status.as_u16(),
-                    "problem": e.problem(),
-                }),
-            })
+            .map(
+                |r| match r.and_then(|(index, dup)| Ok((receipt::build(&store, index)?, dup))) {
+                    Ok((receipt, duplicate)) => serde_json::json!({
+                        "status": if duplicate { 200 } else { 201 },
+                        "receipt": receipt,
+                    }),
+                    Err(e) => serde_json::json!({
+                        "status": e.status.as_u16(),
+                        "problem": e.problem(),
+                    }),
+                },
+            )
             .collect::<Vec<_>>()
     })
     .await;

@@ -11,6 +11,7 @@ mod custody;
 mod error;
 pub mod overlay;
 mod registry;
+pub mod signatures;
 pub mod state;
 mod transform;
 

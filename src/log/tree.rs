@@ -202,7 +202,10 @@ mod tests {
             vec![NodeId::new(2, 0), NodeId::new(1, 2), NodeId::new(0, 6)]
         );
         assert_eq!(peak_ids(8), vec![NodeId::new(3, 0)]);
-        assert_eq!(subtree_nodes(8, 11), vec![NodeId::new(1, 4), NodeId::new(0, 10)]);
+        assert_eq!(
+            subtree_nodes(8, 11),
+            vec![NodeId::new(1, 4), NodeId::new(0, 10)]
+        );
         assert_eq!(peak_ids(u64::MAX).len(), 64);
     }
 

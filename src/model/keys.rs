@@ -185,7 +185,9 @@ pub enum SecretKeyError {
     #[error("the secret key is not base64 of 32 bytes")]
     Seed,
     /// The public key or key id in the file do not belong to the secret key.
-    #[error("the key file is inconsistent: its public key or key id does not match the secret key")]
+    #[error(
+        "the key file is inconsistent: its public key or key id does not match the secret key"
+    )]
     Mismatch,
 }
 

@@ -264,7 +264,10 @@ impl Store {
 
     /// Hashes of `width` consecutive perfect nodes at `level`, from `start` (a tile's row).
     pub fn node_row(&self, level: u8, start: u64, width: u64) -> Result<Vec<Hash>, StoreError> {
-        let from = node_key(NodeId { level, index: start });
+        let from = node_key(NodeId {
+            level,
+            index: start,
+        });
         let to = node_key(NodeId {
             level,
             index: start + width,
