@@ -7,6 +7,7 @@
 mod client;
 mod demo;
 mod keys;
+mod loadgen;
 mod output;
 mod submit;
 mod verify;
@@ -71,6 +72,9 @@ pub enum Command {
     VerifyBundle(verify::VerifyBundleArgs),
     /// Create a fresh ledger, load the seed scenario through the HTTP API, and serve it.
     Demo(demo::DemoArgs),
+    /// Append synthetic extraction events directly (crash tests and quick load).
+    #[command(hide = true)]
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 /// `lodestone init`.
@@ -118,5 +122,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::verify(args),
         Command::VerifyBundle(args) => verify::verify_bundle(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Loadgen(args) => loadgen::loadgen(args),
     }
 }

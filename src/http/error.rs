@@ -99,7 +99,8 @@ fn ledger_status(code: &str) -> StatusCode {
         "bad_signature" | "revoked_key" | "unknown_actor" | "role_not_allowed" | "foreign_site"
         | "not_custodian" | "not_addressee" => StatusCode::FORBIDDEN,
         "conflict" | "double_spend" | "batch_exists" | "genesis_exists" | "in_transit"
-        | "retired" | "duplicate" => StatusCode::CONFLICT,
+        | "not_in_transit" | "retired" | "duplicate" | "actor_exists" | "site_exists"
+        | "key_exists" => StatusCode::CONFLICT,
         "unknown_batch" => StatusCode::NOT_FOUND,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
