@@ -1,1 +1,434 @@
-//! Being written.
+//! Materials, roles and processes of the rare-earth chain (DESIGN.md §3), and the process table
+//! as data: which forms each process turns into which, and which roles may run it.
+//!
+//! The table follows the five links of the chain — mining and beneficiation, cracking and
+//! separation, metal/alloy/magnet making, end use, recycling — and is documented, row for row, in
+//! docs/MODEL.md (a unit test keeps the two in step). Every process except `split` and `merge`
+//! may also emit `scrap` (tailings, residues, swarf, rejects): material that still carries rare
+//! earths and may later be recycled.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The JSON name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// Looks a value up by its JSON name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// The 17 rare-earth elements: the 15 lanthanides plus scandium and yttrium. JSON: the symbol.
+    Element {
+        /// Lanthanum
+        La = "La",
+        /// Cerium
+        Ce = "Ce",
+        /// Praseodymium
+        Pr = "Pr",
+        /// Neodymium
+        Nd = "Nd",
+        /// Promethium
+        Pm = "Pm",
+        /// Samarium
+        Sm = "Sm",
+        /// Europium
+        Eu = "Eu",
+        /// Gadolinium
+        Gd = "Gd",
+        /// Terbium
+        Tb = "Tb",
+        /// Dysprosium
+        Dy = "Dy",
+        /// Holmium
+        Ho = "Ho",
+        /// Erbium
+        Er = "Er",
+        /// Thulium
+        Tm = "Tm",
+        /// Ytterbium
+        Yb = "Yb",
+        /// Lutetium
+        Lu = "Lu",
+        /// Scandium
+        Sc = "Sc",
+        /// Yttrium
+        Y = "Y",
+    }
+);
+
+impl Element {
+    /// Heavy rare earths: gadolinium to lutetium, plus yttrium (which occurs with them).
+    pub fn is_heavy(self) -> bool {
+        matches!(
+            self,
+            Element::Gd
+                | Element::Tb
+                | Element::Dy
+                | Element::Ho
+                | Element::Er
+                | Element::Tm
+                | Element::Yb
+                | Element::Lu
+                | Element::Y
+        )
+    }
+
+    /// Dysprosium and terbium: the scarce heavy rare earths that high-temperature NdFeB magnets
+    /// need, and the ones supply-chain due diligence watches most closely.
+    pub fn is_scarce(self) -> bool {
+        matches!(self, Element::Dy | Element::Tb)
+    }
+}
+
+named_enum!(
+    /// The physical form of a batch, in chain order.
+    Form {
+        /// Mined rock.
+        Ore = "ore",
+        /// Mineral concentrate after beneficiation (e.g. bastnäsite, monazite concentrate).
+        Concentrate = "concentrate",
+        /// Mixed rare-earth compound (carbonate, chloride) after cracking/leaching.
+        MixedCompound = "mixed_compound",
+        /// Separated oxide (e.g. NdPr oxide, Dy2O3).
+        Oxide = "oxide",
+        /// Rare-earth metal.
+        Metal = "metal",
+        /// Alloy (e.g. NdFeB strip-cast alloy, DyFe).
+        Alloy = "alloy",
+        /// Sintered or bonded magnet.
+        Magnet = "magnet",
+        /// Assembled component (rotor, motor).
+        Component = "component",
+        /// End product (vehicle, turbine, device).
+        Product = "product",
+        /// Scrap, tailings, residues, swarf, end-of-life material.
+        Scrap = "scrap",
+    }
+);
+
+named_enum!(
+    /// What a participant is registered to do.
+    Role {
+        /// Runs the registry (genesis, actors, keys).
+        Authority = "authority",
+        /// Extracts ore at its mines.
+        Miner = "miner",
+        /// Beneficiation and cracking.
+        Processor = "processor",
+        /// Cracking and solvent-extraction separation into oxides.
+        Separator = "separator",
+        /// Reduces oxides to metal, makes alloys.
+        Metallizer = "metallizer",
+        /// Makes alloys and magnets.
+        MagnetMaker = "magnet_maker",
+        /// Assembles magnets into components and products.
+        Manufacturer = "manufacturer",
+        /// Recovers oxide, metal or alloy from scrap and end-of-life goods.
+        Recycler = "recycler",
+        /// Attaches claims (assays, audits) to batches; never holds material.
+        Certifier = "certifier",
+        /// Buys, holds, splits, merges and sells material without processing it.
+        Trader = "trader",
+    }
+);
+
+named_enum!(
+    /// A transformation of material (`transform` events).
+    Process {
+        /// Crushing, grinding, flotation: ore to concentrate.
+        Beneficiation = "beneficiation",
+        /// Acid or caustic cracking / leaching: concentrate to mixed compound.
+        Cracking = "cracking",
+        /// Solvent-extraction separation into individual or grouped oxides.
+        Separation = "separation",
+        /// Electrolytic or metallothermic reduction: oxide to metal.
+        Reduction = "reduction",
+        /// Melting metals into alloys (strip casting).
+        Alloying = "alloying",
+        /// Powder metallurgy: alloy to magnets.
+        MagnetMaking = "magnet_making",
+        /// Building magnets into components and products.
+        Assembly = "assembly",
+        /// Recovering rare earths from scrap and end-of-life material.
+        Recycling = "recycling",
+        /// Dividing a batch into batches of the same form.
+        Split = "split",
+        /// Pooling batches of one form into one batch.
+        Merge = "merge",
+    }
+);
+
+named_enum!(
+    /// What a registered site is.
+    SiteKind {
+        /// A mine: the only place `extract` happens.
+        Mine = "mine",
+        /// A processing plant, factory or warehouse.
+        Plant = "plant",
+    }
+);
+
+named_enum!(
+    /// The kind of claim a `certify` event attaches to a batch.
+    Claim {
+        /// Composition or purity assay.
+        Assay = "assay",
+        /// Environmental, social and governance audit.
+        EsgAudit = "esg_audit",
+        /// Carbon footprint declaration.
+        CarbonFootprint = "carbon_footprint",
+        /// Independent audit of the stated origin.
+        OriginAudit = "origin_audit",
+    }
+);
+
+named_enum!(
+    /// Why a batch was retired.
+    RetireReason {
+        /// Used up outside the ledger (e.g. in a product that is not tracked further).
+        Consumed = "consumed",
+        /// Lost.
+        Lost = "lost",
+        /// Destroyed.
+        Destroyed = "destroyed",
+        /// Sold outside the ledger.
+        Sold = "sold",
+    }
+);
+
+/// Roles that hold material: they may ship, receive, retire, split and merge. Everyone but the
+/// authority and certifiers, who only keep the registry and attest.
+pub const HOLDING_ROLES: &[Role] = &[
+    Role::Miner,
+    Role::Processor,
+    Role::Separator,
+    Role::Metallizer,
+    Role::MagnetMaker,
+    Role::Manufacturer,
+    Role::Recycler,
+    Role::Trader,
+];
+
+/// Roles that may `extract`.
+pub const EXTRACTING_ROLES: &[Role] = &[Role::Miner];
+/// Forms an `extract` may create: ore; concentrate (on-site beneficiation); mixed compound
+/// (ion-adsorption clays leached in situ yield a mixed compound directly).
+pub const EXTRACTED_FORMS: &[Form] = &[Form::Ore, Form::Concentrate, Form::MixedCompound];
+/// Roles that may `certify`.
+pub const CERTIFYING_ROLES: &[Role] = &[Role::Certifier];
+/// Roles that may write registry events (`register_actor`, `update_actor`, `revoke_key`).
+pub const REGISTRY_ROLES: &[Role] = &[Role::Authority];
+
+/// One row of the process table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessRule {
+    /// The process.
+    pub process: Process,
+    /// Forms every input must have.
+    pub inputs: &'static [Form],
+    /// Forms every output must have.
+    pub outputs: &'static [Form],
+    /// Whether all inputs and outputs must share one form (`split`, `merge`).
+    pub preserves_form: bool,
+    /// Roles that may run it (an actor needs at least one).
+    pub roles: &'static [Role],
+}
+
+use Form::*;
+
+const ALL_FORMS: &[Form] = &[
+    Ore,
+    Concentrate,
+    MixedCompound,
+    Oxide,
+    Metal,
+    Alloy,
+    Magnet,
+    Component,
+    Product,
+    Scrap,
+];
+
+/// The process table, one row per [`Process`] in declaration order.
+pub const PROCESS_TABLE: &[ProcessRule] = &[
+    ProcessRule {
+        process: Process::Beneficiation,
+        inputs: &[Ore],
+        outputs: &[Concentrate, Scrap],
+        preserves_form: false,
+        roles: &[Role::Miner, Role::Processor],
+    },
+    ProcessRule {
+        process: Process::Cracking,
+        inputs: &[Concentrate],
+        outputs: &[MixedCompound, Scrap],
+        preserves_form: false,
+        roles: &[Role::Processor, Role::Separator],
+    },
+    ProcessRule {
+        process: Process::Separation,
+        inputs: &[Concentrate, MixedCompound],
+        outputs: &[Oxide, MixedCompound, Scrap],
+        preserves_form: false,
+        roles: &[Role::Separator],
+    },
+    ProcessRule {
+        process: Process::Reduction,
+        inputs: &[Oxide],
+        outputs: &[Metal, Scrap],
+        preserves_form: false,
+        roles: &[Role::Metallizer],
+    },
+    ProcessRule {
+        process: Process::Alloying,
+        inputs: &[Metal, Alloy],
+        outputs: &[Alloy, Scrap],
+        preserves_form: false,
+        roles: &[Role::Metallizer, Role::MagnetMaker],
+    },
+    ProcessRule {
+        process: Process::MagnetMaking,
+        inputs: &[Alloy, Metal],
+        outputs: &[Magnet, Scrap],
+        preserves_form: false,
+        roles: &[Role::MagnetMaker],
+    },
+    ProcessRule {
+        process: Process::Assembly,
+        inputs: &[Magnet, Component, Product],
+        outputs: &[Component, Product, Scrap],
+        preserves_form: false,
+        roles: &[Role::Manufacturer],
+    },
+    ProcessRule {
+        process: Process::Recycling,
+        inputs: &[Scrap, Product, Component, Magnet],
+        outputs: &[Oxide, Metal, Alloy, Scrap],
+        preserves_form: false,
+        roles: &[Role::Recycler],
+    },
+    ProcessRule {
+        process: Process::Split,
+        inputs: ALL_FORMS,
+        outputs: ALL_FORMS,
+        preserves_form: true,
+        roles: HOLDING_ROLES,
+    },
+    ProcessRule {
+        process: Process::Merge,
+        inputs: ALL_FORMS,
+        outputs: ALL_FORMS,
+        preserves_form: true,
+        roles: HOLDING_ROLES,
+    },
+];
+
+impl Process {
+    /// This process's row of [`PROCESS_TABLE`].
+    pub fn rule(self) -> &'static ProcessRule {
+        // The table has one row per process in declaration order (checked by a unit test).
+        &PROCESS_TABLE[self as usize]
+    }
+}
+
+/// Whether any of `roles` is in `allowed`.
+pub fn any_role_in<'a>(roles: impl IntoIterator<Item = &'a Role>, allowed: &[Role]) -> bool {
+    roles.into_iter().any(|r| allowed.contains(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_one_row_per_process_in_order() {
+        assert_eq!(PROCESS_TABLE.len(), Process::ALL.len());
+        for (i, p) in Process::ALL.iter().enumerate() {
+            assert_eq!(PROCESS_TABLE[i].process, *p);
+            assert_eq!(p.rule().process, *p);
+        }
+    }
+
+    #[test]
+    fn model_doc_lists_every_process() {
+        let doc = include_str!("../../docs/MODEL.md");
+        for rule in PROCESS_TABLE {
+            let names = |forms: &[Form]| {
+                if forms == ALL_FORMS {
+                    "any (same form in and out)".to_owned()
+                } else {
+                    forms
+                        .iter()
+                        .map(|f| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            let roles = if rule.roles == HOLDING_ROLES {
+                "any holding role".to_owned()
+            } else {
+                rule.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let row = format!(
+                "| `{}` | {} | {} | {} |",
+                rule.process,
+                names(rule.inputs),
+                names(rule.outputs),
+                roles
+            );
+            assert!(doc.contains(&row), "docs/MODEL.md lacks the row:\n{row}");
+        }
+    }
+
+    #[test]
+    fn serde_names() {
+        assert_eq!(serde_json::to_string(&Element::Nd).unwrap(), "\"Nd\"");
+        assert_eq!(
+            serde_json::to_string(&Form::MixedCompound).unwrap(),
+            "\"mixed_compound\""
+        );
+        assert_eq!(
+            serde_json::from_str::<Role>("\"magnet_maker\"").unwrap(),
+            Role::MagnetMaker
+        );
+        assert!(serde_json::from_str::<Element>("\"nd\"").is_err());
+        assert_eq!(Element::ALL.len(), 17);
+        assert_eq!(Element::ALL.iter().filter(|e| e.is_heavy()).count(), 9);
+        assert!(Element::Dy.is_scarce() && !Element::Nd.is_heavy());
+    }
+}

@@ -1,0 +1,235 @@
+//! Pending state writes over a read-only base view, and the in-memory state.
+//!
+//! The sequencer validates a block of entries one after another against an [`Overlay`] over the
+//! stored state, then hands the overlay's [`StateChanges`] to the store, which writes them in the
+//! same atomic batch as the entries. [`MemState`] is the whole state in memory: tests, replays
+//! and offline audits.
+
+use std::collections::BTreeMap;
+
+use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
+use crate::model::keys::KeyId;
+
+use super::state::{
+    ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord, StateError,
+    StateView,
+};
+
+/// The full new value of every record a run of entries touched. The store writes them as they
+/// are; applying them to the base view gives the state after those entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateChanges {
+    /// Set by the genesis entry.
+    pub genesis: Option<GenesisRecord>,
+    /// Touched actors.
+    pub actors: BTreeMap<ActorId, ActorRecord>,
+    /// Touched keys.
+    pub keys: BTreeMap<KeyId, KeyRecord>,
+    /// Touched sites.
+    pub sites: BTreeMap<SiteId, SiteRecord>,
+    /// Touched batches.
+    pub batches: BTreeMap<BatchId, BatchRecord>,
+    /// New event ids.
+    pub events: BTreeMap<EventId, EventRecord>,
+}
+
+impl StateChanges {
+    /// Whether nothing was touched.
+    pub fn is_empty(&self) -> bool {
+        self.genesis.is_none()
+            && self.actors.is_empty()
+            && self.keys.is_empty()
+            && self.sites.is_empty()
+            && self.batches.is_empty()
+            && self.events.is_empty()
+    }
+
+    /// Lays `later` over these changes (later values win).
+    pub fn merge(&mut self, later: StateChanges) {
+        if later.genesis.is_some() {
+            self.genesis = later.genesis;
+        }
+        self.actors.extend(later.actors);
+        self.keys.extend(later.keys);
+        self.sites.extend(later.sites);
+        self.batches.extend(later.batches);
+        self.events.extend(later.events);
+    }
+}
+
+/// Pending writes over a base view; reads see the writes first. Itself a [`StateView`], so
+/// overlays nest: the rules stage one event in an inner overlay and merge it only on success.
+pub struct Overlay<'a, S: StateView + ?Sized> {
+    base: &'a S,
+    changes: StateChanges,
+}
+
+impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
+    /// No pending writes over `base`.
+    pub fn new(base: &'a S) -> Self {
+        Overlay {
+            base,
+            changes: StateChanges::default(),
+        }
+    }
+
+    /// The pending writes.
+    pub fn changes(&self) -> &StateChanges {
+        &self.changes
+    }
+
+    /// Gives up the base and returns the pending writes.
+    pub fn into_changes(self) -> StateChanges {
+        self.changes
+    }
+
+    /// Adds writes on top of the pending ones.
+    pub fn merge(&mut self, later: StateChanges) {
+        self.changes.merge(later);
+    }
+
+    /// Writes the genesis record.
+    pub fn put_genesis(&mut self, record: GenesisRecord) {
+        self.changes.genesis = Some(record);
+    }
+
+    /// Writes an actor.
+    pub fn put_actor(&mut self, record: ActorRecord) {
+        self.changes.actors.insert(record.id.clone(), record);
+    }
+
+    /// Writes a key.
+    pub fn put_key(&mut self, record: KeyRecord) {
+        self.changes.keys.insert(record.key_id, record);
+    }
+
+    /// Writes a site.
+    pub fn put_site(&mut self, record: SiteRecord) {
+        self.changes.sites.insert(record.id.clone(), record);
+    }
+
+    /// Writes a batch.
+    pub fn put_batch(&mut self, record: BatchRecord) {
+        self.changes.batches.insert(record.id.clone(), record);
+    }
+
+    /// Records the use of an event id.
+    pub fn put_event(&mut self, id: EventId, record: EventRecord) {
+        self.changes.events.insert(id, record);
+    }
+}
+
+impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
+    fn genesis(&self) -> Result<Option<GenesisRecord>, StateError> {
+        match &self.changes.genesis {
+            Some(g) => Ok(Some(g.clone())),
+            None => self.base.genesis(),
+        }
+    }
+    fn actor(&self, id: &ActorId) -> Result<Option<ActorRecord>, StateError> {
+        match self.changes.actors.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.actor(id),
+        }
+    }
+    fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StateError> {
+        match self.changes.keys.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.key(id),
+        }
+    }
+    fn site(&self, id: &SiteId) -> Result<Option<SiteRecord>, StateError> {
+        match self.changes.sites.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.site(id),
+        }
+    }
+    fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
+        match self.changes.batches.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.batch(id),
+        }
+    }
+    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        match self.changes.events.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.event(id),
+        }
+    }
+}
+
+/// The whole ledger state in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemState {
+    genesis: Option<GenesisRecord>,
+    actors: BTreeMap<ActorId, ActorRecord>,
+    keys: BTreeMap<KeyId, KeyRecord>,
+    sites: BTreeMap<SiteId, SiteRecord>,
+    batches: BTreeMap<BatchId, BatchRecord>,
+    events: BTreeMap<EventId, EventRecord>,
+}
+
+impl MemState {
+    /// An empty ledger (before genesis).
+    pub fn new() -> Self {
+        MemState::default()
+    }
+
+    /// Writes every record of `changes`.
+    pub fn apply_changes(&mut self, changes: StateChanges) {
+        if changes.genesis.is_some() {
+            self.genesis = changes.genesis;
+        }
+        self.actors.extend(changes.actors);
+        self.keys.extend(changes.keys);
+        self.sites.extend(changes.sites);
+        self.batches.extend(changes.batches);
+        self.events.extend(changes.events);
+    }
+
+    /// Every batch, by id.
+    pub fn batches(&self) -> impl Iterator<Item = &BatchRecord> {
+        self.batches.values()
+    }
+
+    /// Every actor, by id.
+    pub fn actors(&self) -> impl Iterator<Item = &ActorRecord> {
+        self.actors.values()
+    }
+
+    /// Every site, by id.
+    pub fn sites(&self) -> impl Iterator<Item = &SiteRecord> {
+        self.sites.values()
+    }
+
+    /// Every key, by key id.
+    pub fn keys(&self) -> impl Iterator<Item = &KeyRecord> {
+        self.keys.values()
+    }
+
+    /// Every used event id and its entry, by id.
+    pub fn events(&self) -> impl Iterator<Item = (&EventId, &EventRecord)> {
+        self.events.iter()
+    }
+}
+
+impl StateView for MemState {
+    fn genesis(&self) -> Result<Option<GenesisRecord>, StateError> {
+        Ok(self.genesis.clone())
+    }
+    fn actor(&self, id: &ActorId) -> Result<Option<ActorRecord>, StateError> {
+        Ok(self.actors.get(id).cloned())
+    }
+    fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StateError> {
+        Ok(self.keys.get(id).cloned())
+    }
+    fn site(&self, id: &SiteId) -> Result<Option<SiteRecord>, StateError> {
+        Ok(self.sites.get(id).cloned())
+    }
+    fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
+        Ok(self.batches.get(id).cloned())
+    }
+    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        Ok(self.events.get(id).cloned())
+    }
+}

@@ -1,0 +1,217 @@
+//! The ledger state: one record per genesis, actor, key, site, batch and event id, and the
+//! [`StateView`] seam through which the rules read it.
+//!
+//! Records are what the store keeps (bincode-serde, DESIGN.md §2.2 configuration), so they use
+//! only plain structs, `Option`, `Vec`, maps and externally tagged enums: no `flatten`, no
+//! `skip_serializing_if`, no untagged enums, which a non-self-describing format cannot read back.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::log::Hash;
+use crate::model::ids::{
+    ActorId, BatchId, CountryCode, DocumentDigest, EventId, Grams, SiteId, Timestamp,
+};
+use crate::model::keys::{KeyId, PublicKey};
+use crate::model::material::{Claim, Element, Form, Process, RetireReason, Role, SiteKind};
+
+/// The ledger's genesis: entry 0.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GenesisRecord {
+    /// The checkpoint origin line.
+    pub origin: String,
+    /// The authority actor genesis created.
+    pub authority: ActorId,
+    /// The authority's first key.
+    pub public_key: PublicKey,
+    /// The entry index (always 0).
+    pub index: u64,
+}
+
+/// A registered participant.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ActorRecord {
+    /// Its id.
+    pub id: ActorId,
+    /// Its current name.
+    pub name: String,
+    /// Its current country.
+    pub country: CountryCode,
+    /// Its current roles.
+    pub roles: BTreeSet<Role>,
+    /// Its sites, in registration order.
+    pub sites: Vec<SiteId>,
+    /// Every key it ever had, revoked ones included, in registration order.
+    pub keys: Vec<KeyRecord>,
+    /// Every registry entry about it (genesis, register, update, revoke), for bundles.
+    pub entries: Vec<u64>,
+}
+
+impl ActorRecord {
+    /// Whether it has at least one role of `allowed`.
+    pub fn has_any_role(&self, allowed: &[Role]) -> bool {
+        self.roles.iter().any(|r| allowed.contains(r))
+    }
+
+    /// Its keys that are not revoked.
+    pub fn live_keys(&self) -> impl Iterator<Item = &KeyRecord> {
+        self.keys.iter().filter(|k| k.revoked_at.is_none())
+    }
+}
+
+/// A participant's key.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// SHA-256 of the key.
+    pub key_id: KeyId,
+    /// The key.
+    pub public_key: PublicKey,
+    /// Whose key.
+    pub actor: ActorId,
+    /// The entry that added it.
+    pub added_at: u64,
+    /// The entry that revoked it: signatures by it count for no entry after that one.
+    pub revoked_at: Option<u64>,
+}
+
+/// A mine or plant.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SiteRecord {
+    /// Its id (unique across the ledger).
+    pub id: SiteId,
+    /// Its owner.
+    pub owner: ActorId,
+    /// Its name.
+    pub name: String,
+    /// Where it is.
+    pub country: CountryCode,
+    /// Mine or plant.
+    pub kind: SiteKind,
+}
+
+/// Where a batch stands.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum BatchStatus {
+    /// Held by its custodian; may be used.
+    Active,
+    /// Shipped, not yet received.
+    InTransit {
+        /// The addressee.
+        to: ActorId,
+        /// Mass shipped (the whole remaining mass at shipping).
+        shipped_g: Grams,
+    },
+    /// Its whole mass went into transforms.
+    Consumed,
+    /// Ended by a `retire` event.
+    Retired {
+        /// Why.
+        reason: RetireReason,
+    },
+}
+
+/// How a batch came to be.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum BatchOrigin {
+    /// Created by an `extract` at a mine.
+    Extracted {
+        /// The mine.
+        site: SiteId,
+    },
+    /// Created by a `transform`.
+    Transformed {
+        /// The process.
+        process: Process,
+        /// Each input and the mass taken from it, in event order.
+        inputs: Vec<(BatchId, Grams)>,
+        /// Total untracked additives.
+        additives_g: Grams,
+        /// Total mass of all outputs of that transform (for proportional origin shares).
+        outputs_total_g: Grams,
+    },
+}
+
+/// A claim a certifier attached to a batch.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// The `certify` entry.
+    pub index: u64,
+    /// Who certified.
+    pub certifier: ActorId,
+    /// What kind of claim.
+    pub claim: Claim,
+    /// The claim in words.
+    pub statement: String,
+    /// SHA-256 of the document.
+    pub document_sha256: DocumentDigest,
+    /// When, as the certifier stated it.
+    pub occurred_at: Timestamp,
+}
+
+/// A batch of material.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct BatchRecord {
+    /// Its id.
+    pub id: BatchId,
+    /// Its form.
+    pub form: Form,
+    /// Rare earths it is declared to contain (may be empty: not declared).
+    pub elements: BTreeSet<Element>,
+    /// Mass at creation.
+    pub created_g: Grams,
+    /// Mass left now.
+    pub remaining_g: Grams,
+    /// Who holds it (the sender, while in transit).
+    pub custodian: ActorId,
+    /// Where it stands.
+    pub status: BatchStatus,
+    /// `occurred_at` of the event that created it.
+    pub created_at: Timestamp,
+    /// The entry that created it.
+    pub created_in: u64,
+    /// How it came to be.
+    pub origin: BatchOrigin,
+    /// Batches made from it, in order.
+    pub children: Vec<BatchId>,
+    /// Every entry that touched it, in order (creation first).
+    pub history: Vec<u64>,
+    /// Claims attached to it.
+    pub certificates: Vec<CertificateRecord>,
+    /// Total mass lost in transit over its life.
+    pub transit_loss_g: Grams,
+}
+
+/// Where an event id was used: the duplicate/conflict check of DESIGN.md §3.1.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct EventRecord {
+    /// The entry.
+    pub index: u64,
+    /// SHA-256 of the envelope bytes, to tell an identical retry from a reuse of the id.
+    pub envelope_digest: Hash,
+}
+
+/// A storage failure behind a [`StateView`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ledger state unavailable: {message}")]
+pub struct StateError {
+    /// What the storage said.
+    pub message: String,
+}
+
+/// Read access to the ledger state as of some entry. The store implements it over sled,
+/// [`crate::ledger::MemState`] in memory, and [`crate::ledger::Overlay`] over any other view.
+pub trait StateView {
+    /// The genesis record, once entry 0 exists.
+    fn genesis(&self) -> Result<Option<GenesisRecord>, StateError>;
+    /// An actor.
+    fn actor(&self, id: &ActorId) -> Result<Option<ActorRecord>, StateError>;
+    /// A key, whoever owns it.
+    fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StateError>;
+    /// A site.
+    fn site(&self, id: &SiteId) -> Result<Option<SiteRecord>, StateError>;
+    /// A batch.
+    fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError>;
+    /// The entry that used an event id.
+    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError>;
+}
