@@ -22,5 +22,6 @@ pub mod http;
 pub mod ledger;
 pub mod log;
 pub mod model;
+pub mod scenario;
 pub mod sequencer;
 pub mod store;
