@@ -1,0 +1,303 @@
+//! Batch rules outside transforms: `extract`, `ship`, `receive`, `certify`, `retire`
+//! (docs/EVENTS.md), and the checks transforms share: roles, sites, custody, status, time.
+
+use crate::model::event::{Certify, Event, Extract, Receive, Retire, Ship};
+use crate::model::ids::{ActorId, BatchId, Grams, SiteId, Timestamp};
+use crate::model::material::{
+    Role, SiteKind, CERTIFYING_ROLES, EXTRACTED_FORMS, EXTRACTING_ROLES, HOLDING_ROLES,
+};
+
+use super::overlay::Overlay;
+use super::state::{
+    ActorRecord, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord, StateView,
+};
+use super::{EntryContext, InvalidReason, LedgerError, SiteProblem};
+
+/// The actor needs one of `needed` to do `action` (an event kind or a process name).
+pub(super) fn require_role(
+    actor: &ActorRecord,
+    action: &'static str,
+    needed: &'static [Role],
+) -> Result<(), LedgerError> {
+    if actor.has_any_role(needed) {
+        Ok(())
+    } else {
+        Err(LedgerError::RoleNotAllowed {
+            actor: actor.id.clone(),
+            action,
+            roles: actor.roles.iter().copied().collect(),
+            needed,
+        })
+    }
+}
+
+/// The site exists, belongs to the actor and, if `kind` is given, is of that kind.
+pub(super) fn require_own_site<S: StateView + ?Sized>(
+    state: &Overlay<'_, S>,
+    actor: &ActorId,
+    site: &SiteId,
+    kind: Option<SiteKind>,
+) -> Result<(), LedgerError> {
+    let foreign = |problem| LedgerError::ForeignSite {
+        actor: actor.clone(),
+        site: site.clone(),
+        problem,
+    };
+    let record = state
+        .site(site)?
+        .ok_or_else(|| foreign(SiteProblem::Unknown))?;
+    if &record.owner != actor {
+        return Err(foreign(SiteProblem::OwnedBy(record.owner)));
+    }
+    match kind {
+        Some(kind) if record.kind != kind => Err(foreign(SiteProblem::NotAMine(record.kind))),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn load_batch<S: StateView + ?Sized>(
+    state: &Overlay<'_, S>,
+    id: &BatchId,
+) -> Result<BatchRecord, LedgerError> {
+    state
+        .batch(id)?
+        .ok_or_else(|| LedgerError::UnknownBatch { batch: id.clone() })
+}
+
+pub(super) fn require_new_batch<S: StateView + ?Sized>(
+    state: &Overlay<'_, S>,
+    id: &BatchId,
+) -> Result<(), LedgerError> {
+    match state.batch(id)? {
+        Some(_) => Err(LedgerError::BatchExists { batch: id.clone() }),
+        None => Ok(()),
+    }
+}
+
+/// The actor holds the batch and may use it now: it is active (not in transit, retired or used
+/// up). `requested` is the mass asked of it, for the double-spend message.
+pub(super) fn require_usable(
+    batch: &BatchRecord,
+    actor: &ActorId,
+    requested: Grams,
+) -> Result<(), LedgerError> {
+    // The addressee of a shipment is not the custodian yet; "in transit" tells it what to do.
+    if let BatchStatus::InTransit { to, .. } = &batch.status {
+        if to == actor || &batch.custodian == actor {
+            return Err(LedgerError::InTransit {
+                batch: batch.id.clone(),
+                to: to.clone(),
+            });
+        }
+    }
+    if &batch.custodian != actor {
+        return Err(LedgerError::NotCustodian {
+            batch: batch.id.clone(),
+            custodian: batch.custodian.clone(),
+            actor: actor.clone(),
+        });
+    }
+    match &batch.status {
+        BatchStatus::Active => Ok(()),
+        BatchStatus::InTransit { to, .. } => Err(LedgerError::InTransit {
+            batch: batch.id.clone(),
+            to: to.clone(),
+        }),
+        BatchStatus::Retired { reason } => Err(LedgerError::Retired {
+            batch: batch.id.clone(),
+            reason: *reason,
+        }),
+        BatchStatus::Consumed => Err(LedgerError::DoubleSpend {
+            batch: batch.id.clone(),
+            remaining_g: batch.remaining_g,
+            requested_g: requested,
+        }),
+    }
+}
+
+/// An event cannot happen before a batch it uses was created.
+pub(super) fn require_after_creation(
+    batch: &BatchRecord,
+    occurred_at: &Timestamp,
+) -> Result<(), LedgerError> {
+    if occurred_at.unix_nanos() < batch.created_at.unix_nanos() {
+        return Err(LedgerError::BeforeInputs {
+            batch: batch.id.clone(),
+            created_at: batch.created_at.clone(),
+            occurred_at: occurred_at.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn touch(batch: &mut BatchRecord, index: u64) {
+    if batch.history.last() != Some(&index) {
+        batch.history.push(index);
+    }
+}
+
+pub(super) fn extract<S: StateView + ?Sized>(
+    state: &mut Overlay<'_, S>,
+    ctx: &EntryContext,
+    event: &Event,
+    actor: &ActorRecord,
+    body: &Extract,
+) -> Result<(), LedgerError> {
+    require_role(actor, "extract", EXTRACTING_ROLES)?;
+    require_own_site(state, &actor.id, &body.site, Some(SiteKind::Mine))?;
+    require_new_batch(state, &body.batch)?;
+    if !EXTRACTED_FORMS.contains(&body.form) {
+        return Err(LedgerError::ExtractForm {
+            batch: body.batch.clone(),
+            form: body.form,
+        });
+    }
+    if body.mass_g.is_zero() {
+        return Err(InvalidReason::ZeroMass {
+            batch: body.batch.clone(),
+        }
+        .into());
+    }
+    state.put_batch(BatchRecord {
+        id: body.batch.clone(),
+        form: body.form,
+        elements: body.elements.clone(),
+        created_g: body.mass_g,
+        remaining_g: body.mass_g,
+        custodian: actor.id.clone(),
+        status: BatchStatus::Active,
+        created_at: event.occurred_at.clone(),
+        created_in: ctx.index,
+        origin: BatchOrigin::Extracted {
+            site: body.site.clone(),
+        },
+        children: Vec::new(),
+        history: vec![ctx.index],
+        certificates: Vec::new(),
+        transit_loss_g: Grams::ZERO,
+    });
+    Ok(())
+}
+
+pub(super) fn ship<S: StateView + ?Sized>(
+    state: &mut Overlay<'_, S>,
+    ctx: &EntryContext,
+    event: &Event,
+    actor: &ActorRecord,
+    body: &Ship,
+) -> Result<(), LedgerError> {
+    require_role(actor, "ship", HOLDING_ROLES)?;
+    let mut batch = load_batch(state, &body.batch)?;
+    require_usable(&batch, &actor.id, batch.remaining_g)?;
+    if body.to == actor.id {
+        return Err(InvalidReason::ShipToSelf.into());
+    }
+    let to = state
+        .actor(&body.to)?
+        .ok_or_else(|| LedgerError::UnknownActor {
+            actor: body.to.clone(),
+        })?;
+    // An addressee that may not receive would leave the batch in transit for ever.
+    require_role(&to, "receive", HOLDING_ROLES)?;
+    if batch.remaining_g.is_zero() {
+        return Err(InvalidReason::ZeroMass { batch: batch.id }.into());
+    }
+    require_after_creation(&batch, &event.occurred_at)?;
+    batch.status = BatchStatus::InTransit {
+        to: body.to.clone(),
+        shipped_g: batch.remaining_g,
+    };
+    touch(&mut batch, ctx.index);
+    state.put_batch(batch);
+    Ok(())
+}
+
+pub(super) fn receive<S: StateView + ?Sized>(
+    state: &mut Overlay<'_, S>,
+    ctx: &EntryContext,
+    event: &Event,
+    actor: &ActorRecord,
+    body: &Receive,
+) -> Result<(), LedgerError> {
+    require_role(actor, "receive", HOLDING_ROLES)?;
+    let mut batch = load_batch(state, &body.batch)?;
+    let (to, shipped_g) = match &batch.status {
+        BatchStatus::InTransit { to, shipped_g } => (to.clone(), *shipped_g),
+        BatchStatus::Retired { reason } => {
+            return Err(LedgerError::Retired {
+                batch: batch.id,
+                reason: *reason,
+            })
+        }
+        BatchStatus::Active | BatchStatus::Consumed => {
+            return Err(LedgerError::NotInTransit { batch: batch.id })
+        }
+    };
+    if to != actor.id {
+        return Err(LedgerError::NotAddressee {
+            batch: batch.id,
+            addressee: to,
+            actor: actor.id.clone(),
+        });
+    }
+    let loss = shipped_g
+        .checked_sub(body.mass_g)
+        .ok_or_else(|| LedgerError::ReceivedTooMuch {
+            batch: batch.id.clone(),
+            shipped_g,
+            received_g: body.mass_g,
+        })?;
+    require_after_creation(&batch, &event.occurred_at)?;
+    batch.transit_loss_g = batch
+        .transit_loss_g
+        .checked_add(loss)
+        .ok_or(InvalidReason::MassOverflow)?;
+    batch.remaining_g = body.mass_g;
+    batch.custodian = actor.id.clone();
+    batch.status = BatchStatus::Active;
+    touch(&mut batch, ctx.index);
+    state.put_batch(batch);
+    Ok(())
+}
+
+pub(super) fn certify<S: StateView + ?Sized>(
+    state: &mut Overlay<'_, S>,
+    ctx: &EntryContext,
+    event: &Event,
+    actor: &ActorRecord,
+    body: &Certify,
+) -> Result<(), LedgerError> {
+    require_role(actor, "certify", CERTIFYING_ROLES)?;
+    let mut batch = load_batch(state, &body.batch)?;
+    require_after_creation(&batch, &event.occurred_at)?;
+    batch.certificates.push(CertificateRecord {
+        index: ctx.index,
+        certifier: actor.id.clone(),
+        claim: body.claim,
+        statement: body.statement.clone(),
+        document_sha256: body.document_sha256,
+        occurred_at: event.occurred_at.clone(),
+    });
+    touch(&mut batch, ctx.index);
+    state.put_batch(batch);
+    Ok(())
+}
+
+pub(super) fn retire<S: StateView + ?Sized>(
+    state: &mut Overlay<'_, S>,
+    ctx: &EntryContext,
+    event: &Event,
+    actor: &ActorRecord,
+    body: &Retire,
+) -> Result<(), LedgerError> {
+    require_role(actor, "retire", HOLDING_ROLES)?;
+    let mut batch = load_batch(state, &body.batch)?;
+    require_usable(&batch, &actor.id, batch.remaining_g)?;
+    require_after_creation(&batch, &event.occurred_at)?;
+    batch.status = BatchStatus::Retired {
+        reason: body.reason,
+    };
+    touch(&mut batch, ctx.index);
+    state.put_batch(batch);
+    Ok(())
+}

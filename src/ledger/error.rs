@@ -1,0 +1,486 @@
+//! Why the ledger refused an event. Every variant has a stable snake_case problem code
+//! ([`LedgerError::code`]) that the HTTP layer sends as the RFC 9457 `code`, and a message a
+//! participant can act on. docs/MODEL.md lists the codes with the rules they enforce.
+
+use std::fmt;
+
+use crate::model::event::EventError;
+use crate::model::ids::{ActorId, BatchId, EventId, Grams, SiteId, Timestamp};
+use crate::model::keys::KeyId;
+use crate::model::material::{Form, Process, RetireReason, Role, SiteKind};
+
+use super::state::StateError;
+
+/// Why a site may not be used by the actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteProblem {
+    /// No such site.
+    Unknown,
+    /// Registered to another actor.
+    OwnedBy(ActorId),
+    /// `extract` needs a mine.
+    NotAMine(SiteKind),
+}
+
+impl fmt::Display for SiteProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SiteProblem::Unknown => f.write_str("is not registered"),
+            SiteProblem::OwnedBy(owner) => write!(f, "belongs to {owner}"),
+            SiteProblem::NotAMine(kind) => write!(f, "is a {kind}, not a mine"),
+        }
+    }
+}
+
+/// Which side of a transform a batch is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A consumed input.
+    Input,
+    /// A created output.
+    Output,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Input => "input",
+            Side::Output => "output",
+        })
+    }
+}
+
+/// Content that contradicts itself or the registry, whatever the batches hold
+/// (problem code `invalid_event`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidReason {
+    /// A size limit of the payload (also checked when parsing).
+    #[error("{0}")]
+    Limits(EventError),
+    /// A transform without inputs.
+    #[error("a transform needs at least one input")]
+    NoInputs,
+    /// A transform without outputs.
+    #[error("a transform needs at least one output")]
+    NoOutputs,
+    /// A zero mass where mass must move.
+    #[error("the mass of {batch} must be more than 0 g")]
+    ZeroMass {
+        /// The batch.
+        batch: BatchId,
+    },
+    /// The same output id twice.
+    #[error("output {batch} is listed twice")]
+    DuplicateOutput {
+        /// The batch.
+        batch: BatchId,
+    },
+    /// `split` takes exactly one input.
+    #[error("split takes exactly one input, got {count}")]
+    SplitInputs {
+        /// Inputs given.
+        count: usize,
+    },
+    /// `merge` makes exactly one output.
+    #[error("merge makes exactly one output, got {count}")]
+    MergeOutputs {
+        /// Outputs given.
+        count: usize,
+    },
+    /// `split` and `merge` only regroup material.
+    #[error("{process} cannot take additives")]
+    AdditivesNotAllowed {
+        /// The process.
+        process: Process,
+    },
+    /// A mass sum does not fit 64 bits.
+    #[error("the masses add up to more than {} g", u64::MAX)]
+    MassOverflow,
+    /// A ship to the sender itself.
+    #[error("a batch cannot be shipped to its own custodian")]
+    ShipToSelf,
+    /// An actor without roles.
+    #[error("an actor needs at least one role")]
+    NoRoles,
+    /// An actor without keys.
+    #[error("an actor needs at least one public key")]
+    NoKeys,
+    /// The same key twice in one event.
+    #[error("key {key_id} is listed twice")]
+    DuplicateKey {
+        /// The key.
+        key_id: KeyId,
+    },
+    /// The same site twice in one event.
+    #[error("site {site} is listed twice")]
+    DuplicateSite {
+        /// The site.
+        site: SiteId,
+    },
+    /// An `update_actor` that changes nothing.
+    #[error("update_actor must change at least one of name, country, roles, sites, keys")]
+    NoChange,
+    /// A key revoked already.
+    #[error("key {key_id} was already revoked in entry {revoked_at}")]
+    KeyAlreadyRevoked {
+        /// The key.
+        key_id: KeyId,
+        /// Where.
+        revoked_at: u64,
+    },
+    /// Revoking the only live key would lock the actor out.
+    #[error("{actor} must keep at least one live key; add a new key before revoking this one")]
+    LastLiveKey {
+        /// The actor.
+        actor: ActorId,
+    },
+}
+
+/// Why an event was not appended. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// The same envelope again: the caller returns the original receipt.
+    #[error("event {event} is already recorded in entry {index}")]
+    Duplicate {
+        /// The event id.
+        event: EventId,
+        /// The entry that holds it.
+        index: u64,
+    },
+    /// A different envelope reusing an event id.
+    #[error("event id {event} is already used by entry {index} for different content")]
+    Conflict {
+        /// The event id.
+        event: EventId,
+        /// The entry that holds it.
+        index: u64,
+    },
+    /// Entry 0 must be the genesis.
+    #[error("entry {index} must be the ledger's genesis event, not {kind}")]
+    NotGenesis {
+        /// The entry.
+        index: u64,
+        /// The kind submitted.
+        kind: &'static str,
+    },
+    /// Genesis happens once, at entry 0.
+    #[error("the ledger already has its genesis; genesis is only valid as entry 0")]
+    GenesisExists {
+        /// The entry the genesis was submitted for.
+        index: u64,
+    },
+    /// The signer, addressee or subject is not registered.
+    #[error("actor {actor} is not registered")]
+    UnknownActor {
+        /// The actor.
+        actor: ActorId,
+    },
+    /// No valid signature by a live key of the actor.
+    #[error("the envelope has no valid signature by a current key of {actor}")]
+    BadSignature {
+        /// The actor.
+        actor: ActorId,
+    },
+    /// The only signatures of the actor are by revoked keys.
+    #[error("{actor} signed with key {key_id}, revoked in entry {revoked_at}")]
+    RevokedKey {
+        /// The actor.
+        actor: ActorId,
+        /// The revoked key.
+        key_id: KeyId,
+        /// The revoking entry.
+        revoked_at: u64,
+    },
+    /// The actor's roles do not allow this.
+    #[error(
+        "{actor} (roles: {}) may not {action}; that needs one of: {}",
+        join(roles),
+        join(needed)
+    )]
+    RoleNotAllowed {
+        /// The actor.
+        actor: ActorId,
+        /// The event kind or process.
+        action: &'static str,
+        /// The actor's roles.
+        roles: Vec<Role>,
+        /// Roles that would allow it.
+        needed: &'static [Role],
+    },
+    /// A site the actor may not use here.
+    #[error("site {site} {problem}; {actor} can only use its own sites")]
+    ForeignSite {
+        /// The actor.
+        actor: ActorId,
+        /// The site.
+        site: SiteId,
+        /// What is wrong.
+        problem: SiteProblem,
+    },
+    /// No such key for that actor.
+    #[error("{actor} has no key {key_id}")]
+    UnknownKey {
+        /// The actor.
+        actor: ActorId,
+        /// The key.
+        key_id: KeyId,
+    },
+    /// An actor id registered already.
+    #[error("actor {actor} is already registered")]
+    ActorExists {
+        /// The actor.
+        actor: ActorId,
+    },
+    /// A site id registered already (site ids are unique across the ledger).
+    #[error("site {site} is already registered")]
+    SiteExists {
+        /// The site.
+        site: SiteId,
+    },
+    /// A key registered already (a key belongs to one actor).
+    #[error("key {key_id} is already registered to {owner}")]
+    KeyExists {
+        /// The key.
+        key_id: KeyId,
+        /// Its owner.
+        owner: ActorId,
+    },
+    /// No such batch.
+    #[error("batch {batch} does not exist")]
+    UnknownBatch {
+        /// The batch.
+        batch: BatchId,
+    },
+    /// A new batch id that exists already.
+    #[error("batch {batch} already exists")]
+    BatchExists {
+        /// The batch.
+        batch: BatchId,
+    },
+    /// The actor does not hold the batch.
+    #[error("batch {batch} is held by {custodian}, not {actor}")]
+    NotCustodian {
+        /// The batch.
+        batch: BatchId,
+        /// Who holds it.
+        custodian: ActorId,
+        /// Who tried.
+        actor: ActorId,
+    },
+    /// The batch is shipped and not yet received.
+    #[error("batch {batch} is in transit to {to}")]
+    InTransit {
+        /// The batch.
+        batch: BatchId,
+        /// The addressee.
+        to: ActorId,
+    },
+    /// The batch was retired.
+    #[error("batch {batch} was retired ({reason})")]
+    Retired {
+        /// The batch.
+        batch: BatchId,
+        /// Why.
+        reason: RetireReason,
+    },
+    /// Spending mass that is already spent: an input used up by an earlier transform, or the
+    /// same input listed twice in one transform.
+    #[error("batch {batch} is spent twice: {requested_g} requested, {remaining_g} left")]
+    DoubleSpend {
+        /// The batch.
+        batch: BatchId,
+        /// Its remaining mass.
+        remaining_g: Grams,
+        /// The total asked of it.
+        requested_g: Grams,
+    },
+    /// Taking more than is left.
+    #[error("batch {batch} has {remaining_g} left; {requested_g} requested")]
+    InsufficientMass {
+        /// The batch.
+        batch: BatchId,
+        /// Its remaining mass.
+        remaining_g: Grams,
+        /// The mass asked of it.
+        requested_g: Grams,
+    },
+    /// Outputs weigh more than what went in.
+    #[error("outputs ({outputs_g}) exceed inputs ({inputs_g}) plus additives ({additives_g})")]
+    MassImbalance {
+        /// Mass taken from inputs.
+        inputs_g: Grams,
+        /// Mass of additives.
+        additives_g: Grams,
+        /// Mass of outputs.
+        outputs_g: Grams,
+    },
+    /// A form the process table does not allow.
+    #[error(
+        "{process} cannot have {side} {batch} of form {form}; allowed: {}",
+        join(allowed)
+    )]
+    InvalidTransition {
+        /// The process.
+        process: Process,
+        /// The batch.
+        batch: BatchId,
+        /// Its form.
+        form: Form,
+        /// Input or output.
+        side: Side,
+        /// Forms allowed there.
+        allowed: Vec<Form>,
+    },
+    /// `extract` creates only ore, concentrate or mixed compound.
+    #[error(
+        "extract cannot create {batch} of form {form}; allowed: ore, concentrate, mixed_compound"
+    )]
+    ExtractForm {
+        /// The batch.
+        batch: BatchId,
+        /// Its form.
+        form: Form,
+    },
+    /// `receive` of a batch that is not in transit.
+    #[error("batch {batch} is not in transit")]
+    NotInTransit {
+        /// The batch.
+        batch: BatchId,
+    },
+    /// `receive` by someone else than the addressee.
+    #[error("batch {batch} is shipped to {addressee}, not {actor}")]
+    NotAddressee {
+        /// The batch.
+        batch: BatchId,
+        /// Who it is shipped to.
+        addressee: ActorId,
+        /// Who tried to receive it.
+        actor: ActorId,
+    },
+    /// `receive` of more than was shipped.
+    #[error("batch {batch}: {received_g} received but only {shipped_g} shipped")]
+    ReceivedTooMuch {
+        /// The batch.
+        batch: BatchId,
+        /// Mass shipped.
+        shipped_g: Grams,
+        /// Mass reported received.
+        received_g: Grams,
+    },
+    /// `occurred_at` after the log time plus the allowed skew.
+    #[error("occurred_at {occurred_at} is later than the log time ({logged_at_ms} ms) plus {skew_ms} ms")]
+    FutureEvent {
+        /// The event time.
+        occurred_at: Timestamp,
+        /// The entry's log time (Unix ms).
+        logged_at_ms: u64,
+        /// The allowed skew.
+        skew_ms: u64,
+    },
+    /// `occurred_at` before a batch it uses was created.
+    #[error("occurred_at {occurred_at} is before batch {batch} was created ({created_at})")]
+    BeforeInputs {
+        /// The batch.
+        batch: BatchId,
+        /// When it was created.
+        created_at: Timestamp,
+        /// The event time.
+        occurred_at: Timestamp,
+    },
+    /// Self-contradictory content.
+    #[error("invalid event: {reason}")]
+    InvalidEvent {
+        /// What is wrong.
+        reason: InvalidReason,
+    },
+    /// The state could not be read (not the event's fault).
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    let names: Vec<String> = items.iter().map(ToString::to_string).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+impl From<InvalidReason> for LedgerError {
+    fn from(reason: InvalidReason) -> Self {
+        LedgerError::InvalidEvent { reason }
+    }
+}
+
+impl LedgerError {
+    /// The stable machine-readable problem code (RFC 9457 `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            LedgerError::Duplicate { .. } => "duplicate",
+            LedgerError::Conflict { .. } => "conflict",
+            LedgerError::NotGenesis { .. } => "not_genesis",
+            LedgerError::GenesisExists { .. } => "genesis_exists",
+            LedgerError::UnknownActor { .. } => "unknown_actor",
+            LedgerError::BadSignature { .. } => "bad_signature",
+            LedgerError::RevokedKey { .. } => "revoked_key",
+            LedgerError::RoleNotAllowed { .. } => "role_not_allowed",
+            LedgerError::ForeignSite { .. } => "foreign_site",
+            LedgerError::UnknownKey { .. } => "unknown_key",
+            LedgerError::ActorExists { .. } => "actor_exists",
+            LedgerError::SiteExists { .. } => "site_exists",
+            LedgerError::KeyExists { .. } => "key_exists",
+            LedgerError::UnknownBatch { .. } => "unknown_batch",
+            LedgerError::BatchExists { .. } => "batch_exists",
+            LedgerError::NotCustodian { .. } => "not_custodian",
+            LedgerError::InTransit { .. } => "in_transit",
+            LedgerError::Retired { .. } => "retired",
+            LedgerError::DoubleSpend { .. } => "double_spend",
+            LedgerError::InsufficientMass { .. } => "insufficient_mass",
+            LedgerError::MassImbalance { .. } => "mass_imbalance",
+            LedgerError::InvalidTransition { .. } | LedgerError::ExtractForm { .. } => {
+                "invalid_transition"
+            }
+            LedgerError::NotInTransit { .. } => "not_in_transit",
+            LedgerError::NotAddressee { .. } => "not_addressee",
+            LedgerError::ReceivedTooMuch { .. } => "received_too_much",
+            LedgerError::FutureEvent { .. } => "future_event",
+            LedgerError::BeforeInputs { .. } => "before_inputs",
+            LedgerError::InvalidEvent { .. } => "invalid_event",
+            LedgerError::State(_) => "state_unavailable",
+        }
+    }
+
+    /// Every problem code [`LedgerError::code`] can return.
+    pub const CODES: &'static [&'static str] = &[
+        "duplicate",
+        "conflict",
+        "not_genesis",
+        "genesis_exists",
+        "unknown_actor",
+        "bad_signature",
+        "revoked_key",
+        "role_not_allowed",
+        "foreign_site",
+        "unknown_key",
+        "actor_exists",
+        "site_exists",
+        "key_exists",
+        "unknown_batch",
+        "batch_exists",
+        "not_custodian",
+        "in_transit",
+        "retired",
+        "double_spend",
+        "insufficient_mass",
+        "mass_imbalance",
+        "invalid_transition",
+        "not_in_transit",
+        "not_addressee",
+        "received_too_much",
+        "future_event",
+        "before_inputs",
+        "invalid_event",
+        "state_unavailable",
+    ];
+}
