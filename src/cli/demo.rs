@@ -162,7 +162,11 @@ fn load_scenario(url: &str, data: &Path) -> anyhow::Result<()> {
     let layout = DataDir::new(data);
     let (file, authority_key) = SecretKeyFile::parse(&read_secret_file(&layout.authority_key())?)
         .context("the demo's authority key")?;
-    let authority = file.actor.context("the authority key names no actor")?;
+    let authority: crate::model::ids::ActorId = file
+        .actor
+        .context("the authority key names no actor")?
+        .parse()
+        .context("the authority key's actor id")?;
     let scenario = Scenario::builtin().context("the built-in scenario")?;
     let envelopes = scenario
         .envelopes(&authority, &authority_key)
@@ -185,16 +189,16 @@ fn load_scenario(url: &str, data: &Path) -> anyhow::Result<()> {
     println!(
         "\nLoaded the seed scenario: {} events from {} participants; the log has {} entries.",
         answer["accepted"],
-        scenario.actor_count(),
+        scenario.actors.len(),
         info["size"]
     );
     println!("\nOpen in a browser or with curl:");
     println!("  {url}/                                   overview");
     println!("  {url}/checkpoint                         the signed checkpoint");
-    for (label, batch) in scenario.featured_batches() {
+    for (label, batch) in Scenario::featured_batches() {
         println!("  {url}/v1/batches/{batch}/provenance   {label}");
     }
-    if let Some((_, batch)) = scenario.featured_batches().first() {
+    if let Some((_, batch)) = Scenario::featured_batches().first() {
         println!("\nDownload a bundle and check it offline, with only the log key:");
         println!("  curl -s {url}/v1/batches/{batch}/bundle > magnet.bundle.json");
         println!("  cargo run --release -- verify-bundle magnet.bundle.json --log-key '{log_key}'");
