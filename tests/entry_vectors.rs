@@ -15,7 +15,10 @@ use lodestone::log::Hash;
 use lodestone::model::entry::Entry;
 use lodestone::model::envelope::{pae, Envelope};
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/vectors/entries/chain.json");
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/vectors/entries/chain.json"
+);
 
 /// The three entries, built from fixed keys (Ed25519 signatures are deterministic).
 fn build_chain() -> Vec<Entry> {
@@ -76,14 +79,25 @@ fn golden_entries_are_byte_exact() {
     for (built, vector) in entries.iter().zip(golden_entries) {
         let bytes = hex::decode(vector["bytes_hex"].as_str().unwrap()).unwrap();
         // Encoding the described entry gives exactly the golden bytes ...
-        assert_eq!(built.encode().unwrap(), bytes, "entry {} encoding changed", built.index);
+        assert_eq!(
+            built.encode().unwrap(),
+            bytes,
+            "entry {} encoding changed",
+            built.index
+        );
         // ... and decoding the golden bytes gives the described entry.
         let decoded = Entry::decode(&bytes).unwrap();
         assert_eq!(decoded.index, vector["index"].as_u64().unwrap());
-        assert_eq!(decoded.logged_at_ms, vector["logged_at_ms"].as_u64().unwrap());
+        assert_eq!(
+            decoded.logged_at_ms,
+            vector["logged_at_ms"].as_u64().unwrap()
+        );
         assert_eq!(decoded.prev, prev, "hash chain");
         let envelope_json = serde_json::to_vec(&vector["envelope"]).unwrap();
-        assert_eq!(decoded.envelope, Envelope::from_json(&envelope_json).unwrap());
+        assert_eq!(
+            decoded.envelope,
+            Envelope::from_json(&envelope_json).unwrap()
+        );
         let leaf = leaf_hash(&bytes);
         assert_eq!(leaf.to_hex(), vector["leaf_hash_hex"].as_str().unwrap());
         prev = leaf;
@@ -112,8 +126,14 @@ fn first_bytes_follow_the_documented_layout() {
 
 #[test]
 fn dsse_pae_vector() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/vectors/dsse/pae.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/vectors/dsse/pae.json"
+    );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let got = pae(v["payload_type"].as_str().unwrap(), v["payload"].as_str().unwrap().as_bytes());
+    let got = pae(
+        v["payload_type"].as_str().unwrap(),
+        v["payload"].as_str().unwrap().as_bytes(),
+    );
     assert_eq!(got, v["pae"].as_str().unwrap().as_bytes());
 }

@@ -5,6 +5,7 @@
 //! Every error is `application/problem+json` with a stable `code` ([`error::ApiError`]); bodies
 //! have size limits and requests a timeout; no input makes a handler panic.
 
+mod audit_api;
 pub mod error;
 mod extract;
 mod log_api;
@@ -72,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_ENTRY_BODY));
     let bulk = Router::new()
         .route("/v1/entries:batch", post(write::submit_batch))
+        .route("/v1/verify", post(audit_api::verify))
         .layer(DefaultBodyLimit::max(MAX_BATCH_BODY));
     Router::new()
         .merge(writes)
@@ -80,6 +82,13 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/proofs/inclusion", get(log_api::inclusion))
         .route("/v1/proofs/consistency", get(log_api::consistency))
         .route("/v1/log", get(log_api::log_info))
+        .route("/v1/actors", get(audit_api::actors))
+        .route("/v1/actors/{id}", get(audit_api::actor))
+        .route("/v1/batches/{id}", get(audit_api::batch))
+        .route("/v1/batches/{id}/provenance", get(audit_api::provenance))
+        .route("/v1/batches/{id}/downstream", get(audit_api::downstream))
+        .route("/v1/batches/{id}/bundle", get(audit_api::bundle))
+        .route("/v1/sites/{id}/downstream", get(audit_api::site_downstream))
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
         .route("/healthz", get(|| async { "ok\n" }))

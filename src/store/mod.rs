@@ -394,3 +394,16 @@ impl StateView for Store {
         self.record("event", &named_key(EVENT, id.as_ref().as_bytes()))
     }
 }
+
+impl crate::audit::bundle::EntrySource for Store {
+    fn entry_bytes(
+        &self,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>, crate::audit::bundle::BundleError> {
+        self.entry(index)
+            .map_err(|e| crate::audit::bundle::BundleError::Entry {
+                index,
+                detail: e.to_string(),
+            })
+    }
+}

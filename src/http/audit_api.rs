@@ -1,0 +1,180 @@
+//! Audit routes: the participant registry, batch state and history, upstream provenance with
+//! origin shares, downstream recall (by batch and by mine), bundles, and bundle verification.
+//! Graph work runs on the blocking pool, never on the async workers.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::audit::bundle::{build_bundle, verify_bundle_json, BundleError};
+use crate::audit::{self, AuditError, MAX_DAG_NODES};
+use crate::ledger::StateView;
+use crate::model::entry::Entry;
+use crate::model::ids::{ActorId, BatchId, SiteId};
+
+use super::extract::{Body, P};
+use super::{ApiError, AppState};
+
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> ApiError {
+        match &e {
+            AuditError::UnknownBatch { .. } => ApiError::not_found(e.to_string()),
+            AuditError::DagTooLarge { .. } => ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "dag_too_large",
+                e.to_string(),
+            ),
+            _ => ApiError::internal(e),
+        }
+    }
+}
+
+fn parse_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e| ApiError::bad_request("bad_id", format!("{what} `{raw}`: {e}")))
+}
+
+/// Runs graph work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// `GET /v1/actors`.
+pub async fn actors(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let actors = state.store.actors().map_err(ApiError::internal)?;
+    Ok(Json(json!({ "actors": actors })))
+}
+
+/// `GET /v1/actors/{id}`.
+pub async fn actor(
+    State(state): State<AppState>,
+    P(id): P<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: ActorId = parse_id("actor id", &id)?;
+    let actor = state
+        .store
+        .actor(&id)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no actor {id}")))?;
+    Ok(Json(json!(actor)))
+}
+
+/// `GET /v1/batches/{id}`: state and history (every entry that touched it, decoded).
+pub async fn batch(
+    State(state): State<AppState>,
+    P(id): P<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: BatchId = parse_id("batch id", &id)?;
+    let record = state
+        .store
+        .batch(&id)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no batch {id}")))?;
+    let history = record
+        .history
+        .iter()
+        .map(|&index| {
+            let bytes = state
+                .store
+                .entry(index)
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::internal(format!("entry {index} missing")))?;
+            let entry = Entry::decode(&bytes).map_err(ApiError::internal)?;
+            let event: Value =
+                serde_json::from_slice(&entry.envelope.payload).unwrap_or(Value::Null);
+            Ok(json!({ "index": index, "event": event }))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(json!({ "batch": record, "history": history })))
+}
+
+/// `GET /v1/batches/{id}/provenance`.
+pub async fn provenance(
+    State(state): State<AppState>,
+    P(id): P<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: BatchId = parse_id("batch id", &id)?;
+    let store = state.store.clone();
+    let provenance = blocking(move || Ok(audit::provenance(&store, &id, MAX_DAG_NODES)?)).await?;
+    Ok(Json(json!(provenance)))
+}
+
+/// `GET /v1/batches/{id}/downstream`.
+pub async fn downstream(
+    State(state): State<AppState>,
+    P(id): P<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: BatchId = parse_id("batch id", &id)?;
+    let store = state.store.clone();
+    let found = blocking(move || Ok(audit::downstream(&store, &[id], MAX_DAG_NODES)?)).await?;
+    Ok(Json(json!(found)))
+}
+
+/// `GET /v1/sites/{id}/downstream`: recall by mine.
+pub async fn site_downstream(
+    State(state): State<AppState>,
+    P(id): P<String>,
+) -> Result<Json<Value>, ApiError> {
+    let site: SiteId = parse_id("site id", &id)?;
+    let store = state.store.clone();
+    let found = blocking(move || {
+        if store.site(&site).map_err(ApiError::internal)?.is_none() {
+            return Err(ApiError::not_found(format!("no site {site}")));
+        }
+        let extracted = store.extracts_at(&site).map_err(ApiError::internal)?;
+        Ok(audit::downstream_of_site(
+            &store,
+            &site,
+            &extracted,
+            MAX_DAG_NODES,
+        )?)
+    })
+    .await?;
+    Ok(Json(json!(found)))
+}
+
+/// `GET /v1/batches/{id}/bundle`: the offline-verifiable bundle against the latest checkpoint.
+pub async fn bundle(State(state): State<AppState>, P(id): P<String>) -> Result<Response, ApiError> {
+    let id: BatchId = parse_id("batch id", &id)?;
+    let head = state.sequencer.head();
+    let store = state.store.clone();
+    let bundle = blocking(move || {
+        build_bundle(&store, &id, &head.checkpoint, head.size).map_err(|e| match e {
+            BundleError::Audit(e) => ApiError::from(e),
+            other => ApiError::internal(other),
+        })
+    })
+    .await?;
+    let filename = format!(
+        "{}.bundle.json",
+        bundle.batch.as_str().replace(['/', ':'], "_")
+    );
+    Ok((
+        [(
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{filename}\""),
+        )],
+        Json(bundle),
+    )
+        .into_response())
+}
+
+/// `POST /v1/verify`: checks a bundle with this log's key; the same report as
+/// `lodestone verify-bundle --json`.
+pub async fn verify(
+    State(state): State<AppState>,
+    Body(body): Body,
+) -> Result<Json<Value>, ApiError> {
+    let verifier = state.verifier.clone();
+    let report = blocking(move || Ok(verify_bundle_json(&body, &verifier))).await?;
+    Ok(Json(json!(report)))
+}
