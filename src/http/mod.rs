@@ -9,6 +9,7 @@ mod audit_api;
 pub mod error;
 mod extract;
 mod log_api;
+mod pages;
 mod receipt;
 mod tiles;
 mod write;
@@ -91,6 +92,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sites/{id}/downstream", get(audit_api::site_downstream))
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
+        .route("/", get(pages::overview))
+        .route("/batches/{id}", get(pages::batch))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::not_found("no such route; see docs/API.md") })
         .method_not_allowed_fallback(|| async {
