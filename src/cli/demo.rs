@@ -50,7 +50,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             "genesis_index": report.genesis.index,
         }));
     } else {
-        println!("Created a ledger in {}", args.data.display());
+        crate::say!("Created a ledger in {}", args.data.display());
         output::fields(&[
             ("origin", report.origin),
             ("log key", report.verifier_key),
@@ -63,7 +63,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             ),
             ("genesis", format!("entry {}", report.genesis.index)),
         ]);
-        println!(
+        crate::say!(
             "\nNext: lodestone serve --data {}   (auditors need the log key above)",
             args.data.display()
         );
@@ -111,7 +111,7 @@ fn serve_until_signal(
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
-        println!("listening on http://{local}");
+        crate::say!("listening on http://{local}");
         let server = tokio::spawn(http::serve(listener, state, shutdown_signal()));
         tokio::task::spawn_blocking(move || ready(local))
             .await
@@ -186,26 +186,28 @@ fn load_scenario(url: &str, data: &Path) -> anyhow::Result<()> {
     }
     let info = client.get_json("/v1/log")?;
     let log_key = info["verifier_key"].as_str().unwrap_or_default().to_owned();
-    println!(
+    crate::say!(
         "\nLoaded the seed scenario: {} events from {} participants; the log has {} entries.",
         answer["accepted"],
         scenario.actors.len(),
         info["size"]
     );
-    println!("\nOpen in a browser or with curl:");
-    println!("  {url}/                                   overview");
-    println!("  {url}/checkpoint                         the signed checkpoint");
+    crate::say!("\nOpen in a browser or with curl:");
+    crate::say!("  {url}/                                   overview");
+    crate::say!("  {url}/checkpoint                         the signed checkpoint");
     for (label, batch) in Scenario::featured_batches() {
-        println!("  {url}/v1/batches/{batch}/provenance   {label}");
+        crate::say!("  {url}/v1/batches/{batch}/provenance   {label}");
     }
     if let Some((_, batch)) = Scenario::featured_batches().first() {
-        println!("\nDownload a bundle and check it offline, with only the log key:");
-        println!("  curl -s {url}/v1/batches/{batch}/bundle > magnet.bundle.json");
-        println!("  cargo run --release -- verify-bundle magnet.bundle.json --log-key '{log_key}'");
+        crate::say!("\nDownload a bundle and check it offline, with only the log key:");
+        crate::say!("  curl -s {url}/v1/batches/{batch}/bundle > magnet.bundle.json");
+        crate::say!(
+            "  cargo run --release -- verify-bundle magnet.bundle.json --log-key '{log_key}'"
+        );
     }
-    println!("\nAudit the whole log (replays every entry):");
-    println!("  cargo run --release -- verify --server {url} --log-key '{log_key}'");
-    println!("\nPress Ctrl-C to stop.");
+    crate::say!("\nAudit the whole log (replays every entry):");
+    crate::say!("  cargo run --release -- verify --server {url} --log-key '{log_key}'");
+    crate::say!("\nPress Ctrl-C to stop.");
     Ok(())
 }
 

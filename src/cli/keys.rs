@@ -51,7 +51,7 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
             ("public key", file.public_key.to_base64()),
             ("key id", file.key_id.to_string()),
         ]);
-        println!("\nGive the public key to the ledger authority to register it.");
+        crate::say!("\nGive the public key to the ledger authority to register it.");
     }
     Ok(ExitCode::SUCCESS)
 }

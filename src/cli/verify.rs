@@ -281,7 +281,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     "log_key": trust,
                 }));
             } else {
-                println!("verify: OK");
+                crate::say!("verify: OK");
                 output::fields(&[
                     ("log", checkpoint.origin.clone()),
                     (
@@ -314,10 +314,10 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     "error": e.to_string(),
                 }));
             } else {
-                println!("verify: FAILED");
-                println!("  {e}");
+                crate::say!("verify: FAILED");
+                crate::say!("  {e}");
                 if let Some(index) = e.index() {
-                    println!("  first bad entry: {index}");
+                    crate::say!("  first bad entry: {index}");
                 }
             }
             Ok(ExitCode::from(1))
@@ -347,7 +347,7 @@ pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         output::json(&serde_json::to_value(&report).expect("report serialises"));
     } else {
-        print!("{}", report.to_text());
+        crate::say!("{}", report.to_text().trim_end());
     }
     Ok(if report.verified {
         ExitCode::SUCCESS
