@@ -5,12 +5,12 @@
 //! code that holds one never checks it again. Text types serialise as strings and validate on
 //! deserialisation; [`Grams`] is a plain integer.
 //!
-//! - [`ActorId`], [`SiteId`]: `[a-z0-9][a-z0-9-]{1,63}`
-//! - [`BatchId`], [`EventId`]: `[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}`
-//! - [`CountryCode`]: an officially assigned ISO 3166-1 alpha-2 code, upper case
-//! - [`AdditiveName`]: `[a-z0-9_-]{1,32}` (untracked material added by a transform)
-//! - [`Timestamp`]: RFC 3339 in UTC with a `Z` suffix, years 1970–9999
-//! - [`DocumentDigest`]: 64 lowercase hex digits (SHA-256 of a document)
+//! - [`ActorId`], [`SiteId`] — `[a-z0-9][a-z0-9-]{1,63}`
+//! - [`BatchId`], [`EventId`] — `[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}`
+//! - [`CountryCode`] — an officially assigned ISO 3166-1 alpha-2 code, upper case
+//! - [`AdditiveName`] — `[a-z0-9_-]{1,32}` (untracked material added by a transform)
+//! - [`Timestamp`] — RFC 3339 in UTC with a `Z` suffix, years 1970–9999
+//! - [`DocumentDigest`] — 64 lowercase hex digits (SHA-256 of a document)
 
 use std::fmt;
 use std::str::FromStr;
@@ -396,7 +396,9 @@ impl fmt::Debug for Grams {
 /// the same instant (`...00Z` and `...00.000Z`) are distinct but adjacent.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
-    unix_nanos: u128,
+    // Field order is the ordering: instant first, then the text.
+    unix_seconds: u64,
+    nanos: u32,
     text: String,
 }
 
@@ -452,10 +454,10 @@ impl Timestamp {
             .filter(|_| second < 60)
             .ok_or_else(|| bad("no such time of day"))?;
         let seconds = NaiveDateTime::new(date, time).and_utc().timestamp();
-        let unix_nanos = u128::try_from(seconds).map_err(|_| bad("before 1970"))? * 1_000_000_000
-            + u128::from(nanos);
+        let unix_seconds = u64::try_from(seconds).map_err(|_| bad("year must be 1970 or later"))?;
         Ok(Timestamp {
-            unix_nanos,
+            unix_seconds,
+            nanos,
             text: text.to_owned(),
         })
     }
@@ -463,12 +465,12 @@ impl Timestamp {
     /// Milliseconds since the Unix epoch (truncated).
     pub fn unix_millis(&self) -> u64 {
         // At most year 9999, so this fits easily.
-        (self.unix_nanos / 1_000_000) as u64
+        self.unix_seconds * 1000 + u64::from(self.nanos / 1_000_000)
     }
 
     /// Nanoseconds since the Unix epoch.
     pub fn unix_nanos(&self) -> u128 {
-        self.unix_nanos
+        u128::from(self.unix_seconds) * 1_000_000_000 + u128::from(self.nanos)
     }
 
     /// The text as it was written.
