@@ -751,6 +751,8 @@ fn malformed_batch_requests_are_refused_whole() {
         br#"{"envelopes": 3}"#,
         br#"{"envelope": []}"#,
         br#"[]"#,
+        br#"[[]]"#,
+        br#"{"envelopes": [], "extra": 1}"#,
     ] {
         world
             .server
@@ -765,13 +767,10 @@ fn malformed_batch_requests_are_refused_whole() {
     assert_eq!(world.server.head(), before);
 }
 
-/// BUG (src/model/envelope.rs:103, the `#[derive(Deserialize)]` of `WireEnvelope`; the
-/// same in src/http/write.rs:58 for `BatchRequest`): serde's derived `Deserialize` for a
-/// struct also accepts a JSON *array* of the field values, so
-/// `["application/vnd.lodestone.event.v1+json", "<payload>", [["<keyid>", "<sig>"]]]` is taken
-/// as a DSSE envelope (201 and appended). DESIGN.md §2.1 fixes the envelope as the DSSE JSON
-/// *object*; a strict parser (`deny_unknown_fields` shows the intent) must refuse anything else
-/// with `400 malformed_envelope`. This test fails until the parser is made strict.
+/// serde's derived `Deserialize` for a struct also accepts a JSON *array* of the field values,
+/// so `["application/vnd.lodestone.event.v1+json", "<payload>", [["<keyid>", "<sig>"]]]` once
+/// passed for a DSSE envelope. DESIGN.md §2.1 fixes the envelope as the DSSE JSON *object*: the
+/// parser reads objects field by field and refuses anything else with `400 malformed_envelope`.
 #[test]
 fn dsse_envelope_must_be_a_json_object() {
     let world = World::new();

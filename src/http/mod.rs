@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
@@ -103,11 +104,28 @@ pub fn app(state: AppState) -> Router {
                 "this route does not take that method; see docs/API.md",
             )
         })
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
         .with_state(state)
+}
+
+/// Layers below the handlers (the request timeout) answer with an empty body; give those a
+/// problem body too, so that every error a client sees is problem+json.
+async fn problem_for_bare_errors(response: axum::response::Response) -> axum::response::Response {
+    if response.status() == StatusCode::REQUEST_TIMEOUT
+        && !response.headers().contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()),
+        )
+        .into_response();
+    }
+    response
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then drains open requests.

@@ -6,8 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::model::envelope::Envelope;
 use crate::model::event::Event;
@@ -17,9 +16,36 @@ use super::extract::Body;
 use super::{receipt, ApiError, AppState, MAX_BATCH_ENVELOPES};
 
 fn parse(bytes: &[u8]) -> Result<Submission, ApiError> {
-    let envelope = Envelope::from_json(bytes)?;
+    submission(Envelope::from_json(bytes)?)
+}
+
+fn submission(envelope: Envelope) -> Result<Submission, ApiError> {
     let event = Event::from_json(&envelope.payload)?;
     Ok(Submission { envelope, event })
+}
+
+/// The envelopes of `{"envelopes": [...]}`, and nothing else.
+fn batch_envelopes(body: &[u8]) -> Result<Vec<Value>, ApiError> {
+    let bad = |detail: String| {
+        ApiError::bad_request(
+            "malformed_batch",
+            format!("expected {{\"envelopes\": [...]}}: {detail}"),
+        )
+    };
+    match serde_json::from_slice::<Value>(body).map_err(|e| bad(e.to_string()))? {
+        Value::Object(mut object) => {
+            let envelopes = match object.remove("envelopes") {
+                Some(Value::Array(items)) => items,
+                Some(_) => return Err(bad("`envelopes` must be an array".into())),
+                None => return Err(bad("missing field `envelopes`".into())),
+            };
+            match object.keys().next() {
+                Some(extra) => Err(bad(format!("unknown field `{extra}`"))),
+                None => Ok(envelopes),
+            }
+        }
+        _ => Err(bad("the body must be a JSON object".into())),
+    }
 }
 
 /// `POST /v1/entries`: `201` and a receipt, or `200` and the original receipt for an identical
@@ -55,43 +81,30 @@ pub async fn submit_one(State(state): State<AppState>, Body(body): Body) -> Resp
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchRequest<'a> {
-    #[serde(borrow)]
-    envelopes: Vec<&'a RawValue>,
-}
 
 /// `POST /v1/entries:batch` with `{"envelopes": [...]}`: one result per envelope, in order,
 /// each `{"status": 201|200, "receipt": {...}}` or `{"status": 4xx, "problem": {...}}`. The
 /// envelopes are appended in order (later ones may depend on earlier ones); each is accepted or
 /// rejected on its own.
 pub async fn submit_batch(State(state): State<AppState>, Body(body): Body) -> Response {
-    let request: BatchRequest<'_> = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return ApiError::bad_request(
-                "malformed_batch",
-                format!("expected {{\"envelopes\": [...]}}: {e}"),
-            )
-            .into_response()
-        }
+    let envelopes = match batch_envelopes(&body) {
+        Ok(envelopes) => envelopes,
+        Err(e) => return e.into_response(),
     };
-    if request.envelopes.len() > MAX_BATCH_ENVELOPES {
+    if envelopes.len() > MAX_BATCH_ENVELOPES {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
             format!(
                 "{} envelopes; at most {MAX_BATCH_ENVELOPES} per request",
-                request.envelopes.len()
+                envelopes.len()
             ),
         )
         .into_response();
     }
-    let parsed: Vec<Result<Submission, ApiError>> = request
-        .envelopes
-        .iter()
-        .map(|raw| parse(raw.get().as_bytes()))
+    let parsed: Vec<Result<Submission, ApiError>> = envelopes
+        .into_iter()
+        .map(|value| submission(Envelope::from_json_value(value)?))
         .collect();
     let submissions: Vec<Submission> = parsed
         .iter()

@@ -15,7 +15,8 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::log::Hash;
@@ -99,9 +100,9 @@ pub struct Envelope {
     pub signatures: Vec<EnvelopeSignature>,
 }
 
-/// The JSON wire form (base64 fields), kept apart so that the in-memory type holds raw bytes.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The JSON wire form, written field by field so that reading can be strict: serde's derived
+/// `Deserialize` would also accept an array of the field values in place of an object.
+#[derive(Serialize)]
 struct WireEnvelope {
     #[serde(rename = "payloadType")]
     payload_type: String,
@@ -109,12 +110,40 @@ struct WireEnvelope {
     signatures: Vec<WireSignature>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Serialize)]
 struct WireSignature {
-    #[serde(default)]
     keyid: String,
     sig: String,
+}
+
+fn malformed(detail: impl Into<String>) -> EnvelopeError {
+    EnvelopeError::Malformed {
+        detail: detail.into(),
+    }
+}
+
+/// Takes the string field `name` out of a JSON object, or says what is wrong.
+fn take_string(
+    object: &mut serde_json::Map<String, Value>,
+    name: &str,
+    path: &str,
+) -> Result<String, EnvelopeError> {
+    match object.remove(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(malformed(format!("`{path}{name}` must be a string"))),
+        None => Err(malformed(format!("missing field `{path}{name}`"))),
+    }
+}
+
+/// Rejects fields other than the expected ones (DSSE envelopes are closed objects here).
+fn no_other_fields(
+    object: &serde_json::Map<String, Value>,
+    path: &str,
+) -> Result<(), EnvelopeError> {
+    match object.keys().next() {
+        Some(extra) => Err(malformed(format!("unknown field `{path}{extra}`"))),
+        None => Ok(()),
+    }
 }
 
 /// DSSE v1 pre-authentication encoding.
@@ -153,31 +182,50 @@ impl Envelope {
 
     /// Parses the JSON wire form and checks its shape. Signatures are not verified here.
     pub fn from_json(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
-        let wire: WireEnvelope =
-            serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Malformed {
-                detail: e.to_string(),
-            })?;
-        let payload = B64
-            .decode(&wire.payload)
-            .map_err(|_| EnvelopeError::Base64 {
-                field: "payload".into(),
-            })?;
-        let signatures = wire
-            .signatures
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
+        Envelope::from_json_value(value)
+    }
+
+    /// Reads an envelope from parsed JSON: an object with exactly `payloadType`, `payload` and
+    /// `signatures` (an array of objects with `keyid` and `sig`), then checks its shape.
+    pub fn from_json_value(value: Value) -> Result<Envelope, EnvelopeError> {
+        let Value::Object(mut object) = value else {
+            return Err(malformed("an envelope must be a JSON object"));
+        };
+        let payload_type = take_string(&mut object, "payloadType", "")?;
+        let payload = take_string(&mut object, "payload", "")?;
+        let signatures = match object.remove("signatures") {
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(malformed("`signatures` must be an array")),
+            None => return Err(malformed("missing field `signatures`")),
+        };
+        no_other_fields(&object, "")?;
+        let payload = B64.decode(&payload).map_err(|_| EnvelopeError::Base64 {
+            field: "payload".into(),
+        })?;
+        let signatures = signatures
             .into_iter()
             .enumerate()
-            .map(|(i, s)| {
-                let sig = B64.decode(&s.sig).map_err(|_| EnvelopeError::Base64 {
-                    field: format!("signatures[{i}].sig"),
+            .map(|(i, item)| {
+                let path = format!("signatures[{i}].");
+                let Value::Object(mut object) = item else {
+                    return Err(malformed(format!("`signatures[{i}]` must be an object")));
+                };
+                let keyid = match object.remove("keyid") {
+                    None => String::new(),
+                    Some(Value::String(s)) => s,
+                    Some(_) => return Err(malformed(format!("`{path}keyid` must be a string"))),
+                };
+                let sig = take_string(&mut object, "sig", &path)?;
+                no_other_fields(&object, &path)?;
+                let sig = B64.decode(&sig).map_err(|_| EnvelopeError::Base64 {
+                    field: format!("{path}sig"),
                 })?;
-                Ok(EnvelopeSignature {
-                    keyid: s.keyid,
-                    sig,
-                })
+                Ok(EnvelopeSignature { keyid, sig })
             })
             .collect::<Result<Vec<_>, EnvelopeError>>()?;
         let envelope = Envelope {
-            payload_type: wire.payload_type,
+            payload_type,
             payload,
             signatures,
         };
@@ -373,6 +421,24 @@ mod tests {
         ));
         assert!(matches!(
             Envelope::from_json(b"{not json"),
+            Err(EnvelopeError::Malformed { .. })
+        ));
+        // serde's derive would take the field values as an array; DSSE says object.
+        let env = Envelope::sign(b"{}".to_vec(), &[&key(1)]).unwrap();
+        let wire = env.to_json_value();
+        let as_array = serde_json::json!([
+            wire["payloadType"],
+            wire["payload"],
+            [[wire["signatures"][0]["keyid"], wire["signatures"][0]["sig"]]]
+        ]);
+        assert!(matches!(
+            Envelope::from_json(as_array.to_string().as_bytes()),
+            Err(EnvelopeError::Malformed { .. })
+        ));
+        let mut extra = wire.clone();
+        extra["signatures"][0]["note"] = serde_json::json!("x");
+        assert!(matches!(
+            Envelope::from_json(extra.to_string().as_bytes()),
             Err(EnvelopeError::Malformed { .. })
         ));
     }
