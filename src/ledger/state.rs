@@ -215,3 +215,84 @@ pub trait StateView {
     /// The entry that used an event id.
     fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store keeps records with bincode-serde (standard configuration): they must round-trip.
+    #[test]
+    fn records_round_trip_through_bincode() {
+        let ts: Timestamp = "2026-03-01T08:00:00.5Z".parse().unwrap();
+        let batch = BatchRecord {
+            id: "MAG-1".parse().unwrap(),
+            form: Form::Magnet,
+            elements: [Element::Nd, Element::Dy].into(),
+            created_g: Grams(10),
+            remaining_g: Grams(4),
+            custodian: "gm".parse().unwrap(),
+            status: BatchStatus::InTransit {
+                to: "mp".parse().unwrap(),
+                shipped_g: Grams(4),
+            },
+            created_at: ts.clone(),
+            created_in: 7,
+            origin: BatchOrigin::Transformed {
+                process: Process::MagnetMaking,
+                inputs: vec![("ALLOY-1".parse().unwrap(), Grams(9))],
+                additives_g: Grams(1),
+                outputs_total_g: Grams(10),
+            },
+            children: vec!["X".parse().unwrap()],
+            history: vec![7, 9],
+            certificates: vec![CertificateRecord {
+                index: 8,
+                certifier: "lab".parse().unwrap(),
+                claim: Claim::Assay,
+                statement: "N52".into(),
+                document_sha256: DocumentDigest::from_bytes([3; 32]),
+                occurred_at: ts,
+            }],
+            transit_loss_g: Grams(0),
+        };
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&batch, config).unwrap();
+        let (back, _): (BatchRecord, usize) =
+            bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        assert_eq!(back, batch);
+
+        let key = PublicKey::from_bytes(&[
+            0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64,
+            0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68,
+            0xf7, 0x07, 0x51, 0x1a,
+        ])
+        .unwrap();
+        let actor = ActorRecord {
+            id: "mp".parse().unwrap(),
+            name: "MP".into(),
+            country: "US".parse().unwrap(),
+            roles: [Role::Miner].into(),
+            sites: vec!["mine".parse().unwrap()],
+            keys: vec![KeyRecord {
+                key_id: key.key_id(),
+                public_key: key,
+                actor: "mp".parse().unwrap(),
+                added_at: 1,
+                revoked_at: Some(5),
+            }],
+            entries: vec![1, 5],
+        };
+        let bytes = bincode::serde::encode_to_vec(&actor, config).unwrap();
+        let (back, _): (ActorRecord, usize) =
+            bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        assert_eq!(back, actor);
+        let event = EventRecord {
+            index: 3,
+            envelope_digest: Hash([9; 32]),
+        };
+        let bytes = bincode::serde::encode_to_vec(&event, config).unwrap();
+        let (back, _): (EventRecord, usize) =
+            bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        assert_eq!(back, event);
+    }
+}

@@ -5,12 +5,12 @@
 //! code that holds one never checks it again. Text types serialise as strings and validate on
 //! deserialisation; [`Grams`] is a plain integer.
 //!
-//! - [`ActorId`], [`SiteId`]: `[a-z0-9][a-z0-9-]{1,63}`
-//! - [`BatchId`], [`EventId`]: `[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}`
-//! - [`CountryCode`]: an officially assigned ISO 3166-1 alpha-2 code, upper case
-//! - [`AdditiveName`]: `[a-z0-9_-]{1,32}` (untracked material added by a transform)
-//! - [`Timestamp`]: RFC 3339 in UTC with a `Z` suffix, years 1970–9999
-//! - [`DocumentDigest`]: 64 lowercase hex digits (SHA-256 of a document)
+//! - [`ActorId`], [`SiteId`] — `[a-z0-9][a-z0-9-]{1,63}`
+//! - [`BatchId`], [`EventId`] — `[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}`
+//! - [`CountryCode`] — an officially assigned ISO 3166-1 alpha-2 code, upper case
+//! - [`AdditiveName`] — `[a-z0-9_-]{1,32}` (untracked material added by a transform)
+//! - [`Timestamp`] — RFC 3339 in UTC with a `Z` suffix, years 1970–9999
+//! - [`DocumentDigest`] — 64 lowercase hex digits (SHA-256 of a document)
 
 use std::fmt;
 use std::str::FromStr;
@@ -396,7 +396,9 @@ impl fmt::Debug for Grams {
 /// the same instant (`...00Z` and `...00.000Z`) are distinct but adjacent.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
-    unix_nanos: u128,
+    // Field order is the ordering: instant first, then the text.
+    unix_seconds: u64,
+    nanos: u32,
     text: String,
 }
 
@@ -452,10 +454,10 @@ impl Timestamp {
             .filter(|_| second < 60)
             .ok_or_else(|| bad("no such time of day"))?;
         let seconds = NaiveDateTime::new(date, time).and_utc().timestamp();
-        let unix_nanos = u128::try_from(seconds).map_err(|_| bad("before 1970"))? * 1_000_000_000
-            + u128::from(nanos);
+        let unix_seconds = u64::try_from(seconds).map_err(|_| bad("year must be 1970 or later"))?;
         Ok(Timestamp {
-            unix_nanos,
+            unix_seconds,
+            nanos,
             text: text.to_owned(),
         })
     }
@@ -463,12 +465,12 @@ impl Timestamp {
     /// Milliseconds since the Unix epoch (truncated).
     pub fn unix_millis(&self) -> u64 {
         // At most year 9999, so this fits easily.
-        (self.unix_nanos / 1_000_000) as u64
+        self.unix_seconds * 1000 + u64::from(self.nanos / 1_000_000)
     }
 
     /// Nanoseconds since the Unix epoch.
     pub fn unix_nanos(&self) -> u128 {
-        self.unix_nanos
+        u128::from(self.unix_seconds) * 1_000_000_000 + u128::from(self.nanos)
     }
 
     /// The text as it was written.
@@ -592,132 +594,4 @@ impl<'de> Deserialize<'de> for DocumentDigest {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn actor_and_site_syntax() {
-        assert!(ActorId::new("mp-materials").is_ok());
-        assert!(ActorId::new("a1").is_ok());
-        assert!(matches!(
-            ActorId::new("a"),
-            Err(IdError::Length { min: 2, .. })
-        ));
-        assert!(matches!(ActorId::new(""), Err(IdError::Empty { .. })));
-        assert!(matches!(
-            ActorId::new("-ab"),
-            Err(IdError::Character { position: 0, .. })
-        ));
-        assert!(matches!(
-            ActorId::new("MP"),
-            Err(IdError::Character { found: 'M', .. })
-        ));
-        assert!(ActorId::new("a".repeat(64)).is_ok());
-        assert!(ActorId::new("a".repeat(65)).is_err());
-        assert!(SiteId::new("mountain-pass").is_ok());
-        assert!(SiteId::new("mountain_pass").is_err());
-    }
-
-    #[test]
-    fn batch_and_event_syntax() {
-        assert!(BatchId::new("MP-ORE-2026-001").is_ok());
-        assert!(BatchId::new("x").is_ok());
-        assert!(BatchId::new("urn:lot/2026.01_a-b").is_ok());
-        assert!(BatchId::new(".x").is_err());
-        assert!(BatchId::new("a b").is_err());
-        assert!(BatchId::new("a".repeat(128)).is_ok());
-        assert!(BatchId::new("a".repeat(129)).is_err());
-        assert!(EventId::new("ev-1").is_ok());
-        assert!(EventId::new("é").is_err());
-    }
-
-    #[test]
-    fn long_values_are_truncated_in_errors() {
-        let err = BatchId::new("a".repeat(1000)).unwrap_err();
-        let IdError::Length { value, len, .. } = err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(len, 1000);
-        assert!(value.chars().count() <= IdError::SHOWN + 1);
-    }
-
-    #[test]
-    fn countries() {
-        assert_eq!(ASSIGNED_COUNTRIES.split(' ').count(), 249);
-        let codes: Vec<&str> = ASSIGNED_COUNTRIES.split(' ').collect();
-        assert!(codes.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
-        for ok in ["CN", "US", "AU", "MM", "MY", "JP", "VN", "CH"] {
-            assert!(CountryCode::new(ok).is_ok(), "{ok}");
-        }
-        assert!(matches!(
-            CountryCode::new("XK"),
-            Err(IdError::UnassignedCountry { .. })
-        ));
-        assert!(CountryCode::new("us").is_err());
-        assert!(CountryCode::new("USA").is_err());
-    }
-
-    #[test]
-    fn grams() {
-        assert_eq!(Grams(2).checked_add(Grams(3)), Some(Grams(5)));
-        assert_eq!(Grams(u64::MAX).checked_add(Grams(1)), None);
-        assert_eq!(Grams(2).checked_sub(Grams(3)), None);
-        assert_eq!(Grams::checked_sum([Grams(1), Grams(2)]), Some(Grams(3)));
-        assert_eq!(Grams::checked_sum([Grams(u64::MAX), Grams(1)]), None);
-        assert_eq!(serde_json::to_string(&Grams(7)).unwrap(), "7");
-        assert_eq!(serde_json::from_str::<Grams>("7").unwrap(), Grams(7));
-    }
-
-    #[test]
-    fn timestamps() {
-        let t = Timestamp::parse("2026-03-01T08:00:00Z").unwrap();
-        assert_eq!(t.unix_millis(), 1_772_352_000_000);
-        assert_eq!(t.to_string(), "2026-03-01T08:00:00Z");
-        let f = Timestamp::parse("2026-03-01T08:00:00.25Z").unwrap();
-        assert_eq!(f.unix_millis(), 1_772_352_000_250);
-        assert!(t < f);
-        assert_eq!(
-            Timestamp::parse("1970-01-01T00:00:00Z")
-                .unwrap()
-                .unix_millis(),
-            0
-        );
-        for bad in [
-            "2026-03-01T08:00:00+00:00",
-            "2026-03-01T08:00:00z",
-            "2026-03-01t08:00:00Z",
-            "2026-03-01 08:00:00Z",
-            "2026-02-30T08:00:00Z",
-            "2026-03-01T24:00:00Z",
-            "2026-12-31T23:59:60Z",
-            "2026-03-01T08:00:00.Z",
-            "2026-03-01T08:00:00.1234567890Z",
-            "1969-12-31T23:59:59Z",
-            "2026-03-01T08:00Z",
-            "",
-        ] {
-            assert!(Timestamp::parse(bad).is_err(), "{bad}");
-        }
-        let json = serde_json::to_string(&t).unwrap();
-        assert_eq!(json, "\"2026-03-01T08:00:00Z\"");
-        assert!(serde_json::from_str::<Timestamp>("\"2026-03-01T08:00:00+01:00\"").is_err());
-        let made = Timestamp::from_unix_millis(1_772_352_000_250).unwrap();
-        assert_eq!(made.as_str(), "2026-03-01T08:00:00.250Z");
-    }
-
-    #[test]
-    fn digests() {
-        let hex = "ab".repeat(32);
-        let d = DocumentDigest::parse(&hex).unwrap();
-        assert_eq!(d.to_string(), hex);
-        assert!(DocumentDigest::parse(&"AB".repeat(32)).is_err());
-        assert!(DocumentDigest::parse("abc").is_err());
-    }
-
-    #[test]
-    fn serde_validates() {
-        assert!(serde_json::from_str::<ActorId>("\"mp-materials\"").is_ok());
-        let err = serde_json::from_str::<ActorId>("\"MP\"").unwrap_err();
-        assert!(err.to_string().contains("actor id"), "{err}");
-    }
-}
+mod tests;

@@ -8,4 +8,10 @@ pub mod ids;
 pub mod keys;
 pub mod material;
 
+pub use event::{Event, EventBody, EventError};
+pub use ids::{
+    ActorId, AdditiveName, BatchId, CountryCode, DocumentDigest, EventId, Grams, IdError, SiteId,
+    Timestamp,
+};
 pub use keys::{KeyId, PublicKey};
+pub use material::{Claim, Element, Form, Process, RetireReason, Role, SiteKind};
