@@ -130,6 +130,15 @@ fn gm_magnets_are_all_mountain_pass() {
     assert_eq!((r.recycled_g, r.untracked_g), (0, 133_000_000));
     assert!((r.origins_by_site[0].share - 0.3).abs() < 1e-12);
 
+    // The JSON the HTTP layer serves: origin fields at the top level, grams as integers.
+    let p = audit::provenance(&state, &id("MP-MAG-2026-0001"), MAX_DAG_NODES).unwrap();
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["batch"], "MP-MAG-2026-0001");
+    assert_eq!(json["origins_by_site"][0]["grams"], 57_000_000);
+    assert_eq!(json["origins_by_country"][0]["country"], "US");
+    assert_eq!(json["untracked_g"], 133_000_000);
+    assert_eq!(json["dag"]["nodes"][0]["creation"]["kind"], "extract");
+
     // GM received 189,990,000 g (10 kg lost in transit) and assembled them with 1,810,010,000 g
     // of steel and copper into a 2,000 t pool: Mountain Pass 0.3 × 189,990,000 = 56,997,000;
     // the drive units are 1,980 t of it: 56,997,000 × 0.99 = 56,427,030 g.

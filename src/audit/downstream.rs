@@ -6,6 +6,7 @@
 //! recall is about physical material, and a recycled magnet does contain the scrap it was made
 //! of.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
@@ -111,22 +112,24 @@ pub fn downstream<S: StateView + ?Sized>(
             // Only a root can be an extracted batch here: a child is always transformed.
             continue;
         };
-        if !pools.contains_key(&record.created_in) {
-            let (mut traced, mut total) = (0u64, additives_g.get());
-            for (input, taken) in inputs {
-                total = total.checked_add(taken.get()).ok_or_else(overflow)?;
-                let (Some(&carried), Some(input_record)) =
-                    (contains.get(input), records.get(input))
-                else {
-                    continue; // material from elsewhere
-                };
-                let part = split(carried, input_record.created_g.get(), taken.get())
-                    .ok_or_else(overflow)?;
-                traced = traced.checked_add(part).ok_or_else(overflow)?;
+        let (traced, total) = match pools.entry(record.created_in) {
+            Entry::Occupied(pool) => *pool.get(),
+            Entry::Vacant(slot) => {
+                let (mut traced, mut total) = (0u64, additives_g.get());
+                for (input, taken) in inputs {
+                    total = total.checked_add(taken.get()).ok_or_else(overflow)?;
+                    let (Some(&carried), Some(input_record)) =
+                        (contains.get(input), records.get(input))
+                    else {
+                        continue; // material from elsewhere
+                    };
+                    let part = split(carried, input_record.created_g.get(), taken.get())
+                        .ok_or_else(overflow)?;
+                    traced = traced.checked_add(part).ok_or_else(overflow)?;
+                }
+                *slot.insert((traced, total))
             }
-            pools.insert(record.created_in, (traced, total));
-        }
-        let (traced, total) = pools[&record.created_in];
+        };
         let grams = split(traced, total, record.created_g.get()).ok_or_else(overflow)?;
         contains.insert(&record.id, grams);
         let created = record.created_g.get();

@@ -14,6 +14,8 @@
 //! ([`apportion`]), so every mix sums exactly to its batch's mass; a scaled part is off by less
 //! than one gram per scaling step from the exact rational value.
 
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
@@ -76,7 +78,7 @@ pub fn apportion<K: Ord + Clone>(parts: &BTreeMap<K, u64>, to: u64) -> Option<BT
     // Σ⌊x⌋ ≤ to < Σ⌊x⌋ + n: fewer than one gram per part is missing.
     let mut missing = u128::from(to) - assigned;
     // Stable sort: equal remainders keep key order.
-    remainders.sort_by(|a, b| b.0.cmp(&a.0));
+    remainders.sort_by_key(|r| Reverse(r.0));
     for (_, key) in remainders {
         if missing == 0 {
             break;
@@ -92,9 +94,66 @@ pub fn apportion<K: Ord + Clone>(parts: &BTreeMap<K, u64>, to: u64) -> Option<BT
         .collect()
 }
 
-/// The origin mix of every batch of `dag`, in node order. Each transform's pool is computed
-/// once and shared by its outputs in the DAG.
+/// A mix with sources as indexes into a sorted source list.
+type IndexedMix = BTreeMap<usize, u64>;
+
+/// The origin mix of every batch of `dag`. Each transform's pool is computed once and shared
+/// by its outputs in the DAG.
 pub fn batch_mixes(dag: &ProvenanceDag) -> Result<HashMap<BatchId, Mix>, AuditError> {
+    let (sources, mixes) = indexed_mixes(dag)?;
+    Ok(dag
+        .nodes
+        .iter()
+        .zip(mixes)
+        .map(|(n, mix)| (n.batch.clone(), named(&sources, mix)))
+        .collect())
+}
+
+/// The origin mix of the DAG's root.
+pub(super) fn root_mix(dag: &ProvenanceDag) -> Result<Mix, AuditError> {
+    let (sources, mut mixes) = indexed_mixes(dag)?;
+    let root = dag
+        .nodes
+        .iter()
+        .position(|n| n.batch == dag.root)
+        .ok_or_else(|| AuditError::UnknownBatch {
+            batch: dag.root.clone(),
+        })?;
+    Ok(named(&sources, mixes.swap_remove(root)))
+}
+
+fn named(sources: &[OriginSource], mix: IndexedMix) -> Mix {
+    mix.into_iter()
+        .map(|(i, g)| (sources[i].clone(), g))
+        .collect()
+}
+
+/// The mixes of every node in node order, with sources as indexes into the returned (sorted)
+/// source list, so that the hot loop moves integers, not strings. Index order is source order,
+/// so the tie-breaking of [`apportion`] is the same as on named sources.
+fn indexed_mixes(dag: &ProvenanceDag) -> Result<(Vec<OriginSource>, Vec<IndexedMix>), AuditError> {
+    let mut sources: Vec<OriginSource> = vec![OriginSource::Untracked];
+    for node in &dag.nodes {
+        match &node.creation {
+            NodeCreation::Extract { site } => {
+                sources.push(OriginSource::Mine { site: site.clone() })
+            }
+            NodeCreation::Transform {
+                process: Process::Recycling,
+                operator,
+                ..
+            } => sources.push(OriginSource::Recycled {
+                recycler: operator.clone(),
+            }),
+            NodeCreation::Transform { .. } => {}
+        }
+    }
+    sources.sort();
+    sources.dedup();
+    let index: HashMap<&OriginSource, usize> =
+        sources.iter().enumerate().map(|(i, s)| (s, i)).collect();
+    let untracked = index[&OriginSource::Untracked];
+
     let position: HashMap<&BatchId, usize> = dag
         .nodes
         .iter()
@@ -113,16 +172,17 @@ pub fn batch_mixes(dag: &ProvenanceDag) -> Result<HashMap<BatchId, Mix>, AuditEr
         inputs[to].push((from, edge.taken_g));
     }
 
-    let mut mixes: Vec<Mix> = Vec::with_capacity(dag.nodes.len());
+    let mut mixes: Vec<IndexedMix> = Vec::with_capacity(dag.nodes.len());
     // Pools by creating entry: the outputs of one transform share one.
-    let mut pools: HashMap<u64, (Mix, u64)> = HashMap::new();
+    let mut pools: HashMap<u64, IndexedMix> = HashMap::new();
     for (i, node) in dag.nodes.iter().enumerate() {
         let overflow = || AuditError::Overflow {
             batch: node.batch.clone(),
         };
         let mix = match &node.creation {
             NodeCreation::Extract { site } => {
-                Mix::from([(OriginSource::Mine { site: site.clone() }, node.created_g)])
+                let source = index[&OriginSource::Mine { site: site.clone() }];
+                BTreeMap::from([(source, node.created_g)])
             }
             NodeCreation::Transform {
                 process,
@@ -130,46 +190,40 @@ pub fn batch_mixes(dag: &ProvenanceDag) -> Result<HashMap<BatchId, Mix>, AuditEr
                 operator,
                 ..
             } => {
-                if !pools.contains_key(&node.created_in) {
-                    let mut pool = Mix::new();
-                    let mut total: u64 = 0;
-                    for &(input, taken) in &inputs[i] {
-                        total = total.checked_add(taken).ok_or_else(overflow)?;
-                        if *process == Process::Recycling {
-                            let source = OriginSource::Recycled {
-                                recycler: operator.clone(),
-                            };
-                            add(&mut pool, source, taken).ok_or_else(overflow)?;
-                            continue;
+                let pool = match pools.entry(node.created_in) {
+                    Entry::Occupied(pool) => pool.into_mut(),
+                    Entry::Vacant(slot) => {
+                        let mut pool = BTreeMap::new();
+                        for &(input, taken) in &inputs[i] {
+                            if *process == Process::Recycling {
+                                let source = index[&OriginSource::Recycled {
+                                    recycler: operator.clone(),
+                                }];
+                                add(&mut pool, source, taken).ok_or_else(overflow)?;
+                                continue;
+                            }
+                            // Inputs come earlier in node order, so their mixes exist.
+                            for (source, g) in
+                                apportion(&mixes[input], taken).ok_or_else(overflow)?
+                            {
+                                add(&mut pool, source, g).ok_or_else(overflow)?;
+                            }
                         }
-                        // Inputs come earlier in node order, so their mixes exist.
-                        let scaled = apportion(&mixes[input], taken).ok_or_else(overflow)?;
-                        for (source, g) in scaled {
-                            add(&mut pool, source, g).ok_or_else(overflow)?;
+                        if *additives_g > 0 {
+                            add(&mut pool, untracked, *additives_g).ok_or_else(overflow)?;
                         }
+                        slot.insert(pool)
                     }
-                    if *additives_g > 0 {
-                        total = total.checked_add(*additives_g).ok_or_else(overflow)?;
-                        add(&mut pool, OriginSource::Untracked, *additives_g)
-                            .ok_or_else(overflow)?;
-                    }
-                    pools.insert(node.created_in, (pool, total));
-                }
-                let (pool, _) = &pools[&node.created_in];
+                };
                 apportion(pool, node.created_g).ok_or_else(overflow)?
             }
         };
         mixes.push(mix);
     }
-    Ok(dag
-        .nodes
-        .iter()
-        .map(|n| n.batch.clone())
-        .zip(mixes)
-        .collect())
+    Ok((sources, mixes))
 }
 
-fn add(mix: &mut Mix, source: OriginSource, grams: u64) -> Option<()> {
+fn add(mix: &mut IndexedMix, source: usize, grams: u64) -> Option<()> {
     let slot = mix.entry(source).or_insert(0);
     *slot = slot.checked_add(grams)?;
     Some(())

@@ -6,6 +6,7 @@
 //! `recycled_by` and `untracked_g`, so `mined_g + recycled_g + untracked_g == basis_g`; the
 //! company and country lists regroup `origins_by_site`.
 
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -13,7 +14,7 @@ use serde::Serialize;
 use crate::ledger::StateView;
 use crate::model::ids::{ActorId, CountryCode, SiteId};
 
-use super::mix::{batch_mixes, OriginSource};
+use super::mix::{root_mix, OriginSource};
 use super::provenance::ProvenanceDag;
 use super::AuditError;
 
@@ -111,8 +112,7 @@ pub fn origin_report<S: StateView + ?Sized>(
         .ok_or_else(|| AuditError::UnknownBatch {
             batch: dag.root.clone(),
         })?;
-    let mut mixes = batch_mixes(dag)?;
-    let mix = mixes.remove(&dag.root).unwrap_or_default();
+    let mix = root_mix(dag)?;
     let basis = root.created_g;
     let share = |g: u64| {
         if basis == 0 {
@@ -193,14 +193,10 @@ pub fn origin_report<S: StateView + ?Sized>(
         })
         .collect();
     // Largest first; the stable sorts keep id order among equals (the lists came sorted by id).
-    report.origins_by_site.sort_by(|a, b| b.grams.cmp(&a.grams));
-    report
-        .origins_by_company
-        .sort_by(|a, b| b.grams.cmp(&a.grams));
-    report
-        .origins_by_country
-        .sort_by(|a, b| b.grams.cmp(&a.grams));
-    report.recycled_by.sort_by(|a, b| b.grams.cmp(&a.grams));
+    report.origins_by_site.sort_by_key(|o| Reverse(o.grams));
+    report.origins_by_company.sort_by_key(|o| Reverse(o.grams));
+    report.origins_by_country.sort_by_key(|o| Reverse(o.grams));
+    report.recycled_by.sort_by_key(|o| Reverse(o.grams));
     Ok(report)
 }
 

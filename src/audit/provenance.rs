@@ -194,7 +194,21 @@ pub fn provenance_dag<S: StateView + ?Sized>(
         records.insert(id, record);
     }
 
-    let mut ordered: Vec<&BatchRecord> = records.values().collect();
+    // Who ran each transform: the custodian of its first input (read before the records move).
+    let operators: HashMap<&BatchId, ActorId> = records
+        .values()
+        .filter_map(|r| match &r.origin {
+            BatchOrigin::Transformed { inputs, .. } => {
+                let first = records.get(&inputs.first()?.0)?;
+                Some((&r.id, first.custodian.clone()))
+            }
+            BatchOrigin::Extracted { .. } => None,
+        })
+        .collect();
+    let mut operators: HashMap<BatchId, ActorId> =
+        operators.into_iter().map(|(b, a)| (b.clone(), a)).collect();
+
+    let mut ordered: Vec<BatchRecord> = records.into_values().collect();
     ordered.sort_by(|a, b| (a.created_in, &a.id).cmp(&(b.created_in, &b.id)));
 
     let mut nodes = Vec::with_capacity(ordered.len());
@@ -203,8 +217,8 @@ pub fn provenance_dag<S: StateView + ?Sized>(
     for record in ordered {
         entries.extend(record.history.iter().copied());
         entries.extend(record.certificates.iter().map(|c| c.index));
-        let creation = match &record.origin {
-            BatchOrigin::Extracted { site } => NodeCreation::Extract { site: site.clone() },
+        let creation = match record.origin {
+            BatchOrigin::Extracted { site } => NodeCreation::Extract { site },
             BatchOrigin::Transformed {
                 process,
                 inputs,
@@ -213,38 +227,34 @@ pub fn provenance_dag<S: StateView + ?Sized>(
             } => {
                 for (input, taken) in inputs {
                     edges.push(DagEdge {
-                        from: input.clone(),
+                        from: input,
                         to: record.id.clone(),
                         taken_g: taken.get(),
                     });
                 }
-                // Every input is in `records` (the walk above read them all).
-                let operator = inputs
-                    .first()
-                    .and_then(|(first, _)| records.get(first))
-                    .map(|r| r.custodian.clone())
-                    .unwrap_or_else(|| record.custodian.clone());
                 NodeCreation::Transform {
-                    process: *process,
+                    process,
                     additives_g: additives_g.get(),
                     outputs_total_g: outputs_total_g.get(),
-                    operator,
+                    operator: operators
+                        .remove(&record.id)
+                        .unwrap_or_else(|| record.custodian.clone()),
                 }
             }
         };
         nodes.push(DagNode {
-            batch: record.id.clone(),
+            status: NodeStatus::from(&record.status),
+            batch: record.id,
             form: record.form,
-            elements: record.elements.clone(),
+            elements: record.elements,
             created_g: record.created_g.get(),
             remaining_g: record.remaining_g.get(),
             transit_loss_g: record.transit_loss_g.get(),
-            custodian: record.custodian.clone(),
-            status: NodeStatus::from(&record.status),
+            custodian: record.custodian,
             created_in: record.created_in,
-            created_at: record.created_at.clone(),
+            created_at: record.created_at,
             creation,
-            certificates: record.certificates.clone(),
+            certificates: record.certificates,
         });
     }
     Ok(ProvenanceDag {
