@@ -38,7 +38,11 @@ impl Ledger {
         ]))
         .unwrap();
         let key = log_key(&data);
-        assert_eq!(out["verifier_key"], json!(key), "init prints the key in log.pub");
+        assert_eq!(
+            out["verifier_key"],
+            json!(key),
+            "init prints the key in log.pub"
+        );
         assert_eq!(out["genesis_index"], json!(0));
         assert_mode_0600(&data.join("authority.key"));
         assert_mode_0600(&data.join("log.key"));
@@ -67,9 +71,10 @@ impl Ledger {
     /// `keygen --out <name>.key --actor <actor>`: the key file's path and key id.
     fn keygen(&self, name: &str, actor: &str) -> (String, String) {
         let path = self.path(&format!("{name}.key"));
-        let out: Value =
-            serde_json::from_str(&run_ok(&["keygen", "--out", &path, "--actor", actor, "--json"]))
-                .unwrap();
+        let out: Value = serde_json::from_str(&run_ok(&[
+            "keygen", "--out", &path, "--actor", actor, "--json",
+        ]))
+        .unwrap();
         assert_mode_0600(Path::new(&path));
         let (file, _) =
             SecretKeyFile::parse(&std::fs::read_to_string(&path).unwrap()).expect("key file");
@@ -130,7 +135,14 @@ impl Ledger {
     /// `verify --server URL --state <state> --log-key KEY --json`.
     fn verify_server(&self, server: &str, state: &str) -> support::Run {
         run(&[
-            "verify", "--server", server, "--state", state, "--log-key", &self.key, "--json",
+            "verify",
+            "--server",
+            server,
+            "--state",
+            state,
+            "--log-key",
+            &self.key,
+            "--json",
         ])
     }
 }
@@ -217,7 +229,11 @@ fn init_serve_register_submit_query_verify_then_tamper_and_restore() {
         let receipt = ledger.submit(&url, &file, key);
         indexes.push(receipt["index"].as_u64().unwrap());
     }
-    assert_eq!(indexes, [3, 4, 5, 6], "genesis, two registrations, then the chain");
+    assert_eq!(
+        indexes,
+        [3, 4, 5, 6],
+        "genesis, two registrations, then the chain"
+    );
     let separation_index = indexes[1];
 
     // Query: the oxide's state and history, its provenance, the concentrate's downstream.
@@ -258,31 +274,54 @@ fn init_serve_register_submit_query_verify_then_tamper_and_restore() {
     assert_eq!(report["size"], 7);
     assert_eq!(report["previous_size"], Value::Null);
 
-    // Tamper: stop the server, change one byte inside the separation's signed payload.
-    server.stop();
+    // Tamper: stop the server, change one stored byte of the separation entry — its version,
+    // index, hash-chain link, log time, event payload or signature — and the audit of the data
+    // directory fails naming that entry.
+    assert_eq!(server.stop(), Some(0), "serve exits cleanly on SIGTERM");
     let store = Store::open(&ledger.data).unwrap();
     let original = store.entry(separation_index).unwrap().unwrap();
-    store
-        .overwrite_entry_for_testing(separation_index, &tamper_payload(&original))
-        .unwrap();
     drop(store);
-
+    let overwrite = |bytes: &[u8]| {
+        let store = Store::open(&ledger.data).unwrap();
+        store
+            .overwrite_entry_for_testing(separation_index, bytes)
+            .unwrap();
+    };
     let data_args = ["verify", "--data", ledger.data(), "--state", &state];
-    let failed = run(&[&data_args[..], &["--log-key", &ledger.key, "--json"]].concat());
-    assert_eq!(failed.code, Some(1), "{}", failed.dump());
-    let report: Value = serde_json::from_str(&failed.stdout).unwrap();
-    assert_eq!(report["verified"], false);
-    assert_eq!(report["failed_entry"], separation_index, "{report}");
-    assert!(
-        report["error"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("entry {separation_index}:")),
-        "{report}"
-    );
+    let positions = [0, 1, 2, 20, 34, original.len() - 1];
+    for at in positions {
+        overwrite(&support::flip(&original, at));
+        let failed = run(&[&data_args[..], &["--log-key", &ledger.key, "--json"]].concat());
+        assert_eq!(failed.code, Some(1), "byte {at}: {}", failed.dump());
+        let report: Value = serde_json::from_str(&failed.stdout).unwrap();
+        assert_eq!(report["verified"], false);
+        assert_eq!(
+            report["failed_entry"], separation_index,
+            "byte {at}: {report}"
+        );
+        assert!(
+            report["error"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("entry {separation_index}:")),
+            "byte {at}: {report}"
+        );
+    }
+    overwrite(&tamper_payload(&original));
     let failed = run(&data_args);
     assert_eq!(failed.code, Some(1), "{}", failed.dump());
-    assert!(failed.stdout.contains("verify: FAILED"), "{}", failed.dump());
+    assert!(
+        failed
+            .stdout
+            .contains(&format!("entry {separation_index}:")),
+        "{}",
+        failed.dump()
+    );
+    assert!(
+        failed.stdout.contains("verify: FAILED"),
+        "{}",
+        failed.dump()
+    );
     assert!(
         failed
             .stdout
@@ -298,15 +337,11 @@ fn init_serve_register_submit_query_verify_then_tamper_and_restore() {
     assert_eq!(failed.code, Some(1), "{}", failed.dump());
     let report: Value = serde_json::from_str(&failed.stdout).unwrap();
     assert_eq!(report["failed_entry"], separation_index, "{report}");
-    doctored.stop();
+    assert_eq!(doctored.stop(), Some(0));
 
     // Restore, restart, grow the log by one entry: the audit passes and proves the log only
     // grew since the checkpoint of size 7 it saw before.
-    let store = Store::open(&ledger.data).unwrap();
-    store
-        .overwrite_entry_for_testing(separation_index, &original)
-        .unwrap();
-    drop(store);
+    overwrite(&original);
     let server = Server::serve(&ledger.data);
     let url = server.url.clone();
     let retire = ledger.event_file(
@@ -344,7 +379,11 @@ fn dry_run_identical_retry_conflict_stdin_and_revoked_key() {
         "mountain-pass,mine,US,Mountain Pass mine",
         &mp_key,
     );
-    let size = || get_json(&format!("{url}/v1/log")).1["size"].as_u64().unwrap();
+    let size = || {
+        get_json(&format!("{url}/v1/log")).1["size"]
+            .as_u64()
+            .unwrap()
+    };
     assert_eq!(size(), 2);
 
     // --dry-run signs and prints the envelope; it needs no server and writes nothing.
@@ -369,7 +408,11 @@ fn dry_run_identical_retry_conflict_stdin_and_revoked_key() {
     let payload = B64
         .decode(envelope["payload"].as_str().unwrap())
         .expect("payload is base64");
-    assert_eq!(payload, std::fs::read(&file).unwrap(), "the exact file bytes are signed");
+    assert_eq!(
+        payload,
+        std::fs::read(&file).unwrap(),
+        "the exact file bytes are signed"
+    );
     assert_eq!(envelope["signatures"].as_array().unwrap().len(), 1);
     assert_eq!(envelope["signatures"][0]["keyid"], json!(mp_key_id));
     let parsed = Envelope::from_json(printed.as_bytes()).expect("a valid DSSE envelope");
@@ -383,8 +426,15 @@ fn dry_run_identical_retry_conflict_stdin_and_revoked_key() {
     assert!(first.contains("appended"), "{first}");
     let receipt = ledger.submit(&url, &file, &mp_key);
     let retry = run_ok(&["submit", &file, "--key", &mp_key, "--server", &url]);
-    assert!(retry.contains("already in the log (identical retry)"), "{retry}");
-    assert_eq!(ledger.submit(&url, &file, &mp_key), receipt, "the very same receipt");
+    assert!(
+        retry.contains("already in the log (identical retry)"),
+        "{retry}"
+    );
+    assert_eq!(
+        ledger.submit(&url, &file, &mp_key),
+        receipt,
+        "the very same receipt"
+    );
     assert_eq!(receipt["index"], 2);
     assert_eq!(size(), 3);
 
@@ -448,7 +498,12 @@ fn dry_run_identical_retry_conflict_stdin_and_revoked_key() {
     assert_ne!(refused.code, Some(0), "{}", refused.dump());
     assert!(refused.stderr.starts_with("error: "), "{}", refused.dump());
     assert!(refused.stderr.contains("revoked_key"), "{}", refused.dump());
-    assert_eq!(refused.stderr.trim_end().lines().count(), 1, "{}", refused.dump());
+    assert_eq!(
+        refused.stderr.trim_end().lines().count(),
+        1,
+        "{}",
+        refused.dump()
+    );
     assert_eq!(size(), 6, "a refused event writes nothing");
     let accepted = ledger.submit(&url, &third, &mp2_key);
     assert_eq!(accepted["index"], 6);
@@ -458,4 +513,101 @@ fn dry_run_identical_retry_conflict_stdin_and_revoked_key() {
     let audit = ledger.verify_server(&url, &state);
     assert_eq!(audit.code, Some(0), "{}", audit.dump());
     server.stop();
+}
+
+/// Copies a (closed) ledger directory: the same log key and the same entries, so that the two
+/// copies can then grow apart — a fork, as a misbehaving operator would show two auditors.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let target = to.join(item.file_name());
+        if item.file_type().unwrap().is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn verify_remembers_the_checkpoint_and_catches_a_rollback_and_a_fork() {
+    let a = Ledger::init();
+    let b_data = a.dir.path().join("fork");
+    let b = b_data.to_str().unwrap();
+    let state = a.path("state.json");
+    let verify = |data: &str| {
+        run(&[
+            "verify",
+            "--data",
+            data,
+            "--state",
+            &state,
+            "--log-key",
+            &a.key,
+            "--json",
+        ])
+    };
+    let report = |out: &support::Run| -> Value { serde_json::from_str(&out.stdout).unwrap() };
+
+    let first = verify(a.data());
+    assert_eq!(first.code, Some(0), "{}", first.dump());
+    copy_dir(&a.data, &b_data);
+    run_ok(&[
+        "loadgen",
+        "--data",
+        a.data(),
+        "--blocks",
+        "1",
+        "--block-size",
+        "3",
+    ]);
+    let grown = verify(a.data());
+    assert_eq!(grown.code, Some(0), "{}", grown.dump());
+    let seen = report(&grown)["size"].as_u64().unwrap();
+    assert_eq!(report(&grown)["previous_size"], 1);
+    assert!(seen > 1);
+
+    // The copy is still at size 1: a rollback.
+    let rolled_back = verify(b);
+    assert_eq!(rolled_back.code, Some(1), "{}", rolled_back.dump());
+    let r = report(&rolled_back);
+    assert_eq!(r["verified"], false);
+    assert!(r["error"].as_str().unwrap().contains("rolled back"), "{r}");
+
+    // The copy grows differently, past the size seen: same key, another history — a fork.
+    run_ok(&["loadgen", "--data", b, "--blocks", "2", "--block-size", "3"]);
+    let forked = verify(b);
+    assert_eq!(forked.code, Some(1), "{}", forked.dump());
+    let r = report(&forked);
+    assert!(r["size"].as_u64().unwrap() > seen, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("rewritten"), "{r}");
+    let text = run(&["verify", "--data", b, "--state", &state]);
+    assert_eq!(text.code, Some(1), "{}", text.dump());
+    assert!(text.stdout.contains("verify: FAILED"), "{}", text.dump());
+
+    // A state file remembered for another log of the same name: the key does not match.
+    let other = Ledger::init();
+    let out = run(&["verify", "--data", other.data(), "--state", &state]);
+    assert_ne!(out.code, Some(0), "{}", out.dump());
+    assert!(out.stderr.starts_with("error: "), "{}", out.dump());
+    assert!(out.stderr.contains("not validly signed"), "{}", out.dump());
+    let out = run(&[
+        "verify",
+        "--data",
+        other.data(),
+        "--state",
+        &state,
+        "--log-key",
+        &other.key,
+    ]);
+    assert_ne!(out.code, Some(0), "{}", out.dump());
+    assert!(
+        out.stderr.contains("differs from the one remembered"),
+        "{}",
+        out.dump()
+    );
+
+    // And the honest ledger still verifies against what was remembered.
+    assert_eq!(verify(a.data()).code, Some(0));
 }

@@ -53,7 +53,11 @@ fn assert_final_error_line(out: &Run, needles: &[&str]) {
     let last = lines.last().copied().unwrap_or_default();
     assert!(last.starts_with("error: "), "{}", out.dump());
     for needle in needles {
-        assert!(last.contains(needle), "stderr lacks {needle:?}:\n{}", out.dump());
+        assert!(
+            last.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            out.dump()
+        );
     }
     assert_no_panic(out);
 }
@@ -61,7 +65,12 @@ fn assert_final_error_line(out: &Run, needles: &[&str]) {
 #[track_caller]
 fn assert_no_panic(out: &Run) {
     for text in [&out.stdout, &out.stderr] {
-        for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE", "Stack backtrace"] {
+        for bad in [
+            "panicked",
+            "stack backtrace",
+            "RUST_BACKTRACE",
+            "Stack backtrace",
+        ] {
             assert!(!text.contains(bad), "{bad:?} in output:\n{}", out.dump());
         }
     }
@@ -138,7 +147,8 @@ fn submit_with_bad_files_fails_locally_with_one_line() {
         "extract.json",
         serde_json::to_vec(&extract("ev-1", "ORE-1", "mountain-pass", 1)).unwrap(),
     );
-    let submit = |event: &str, key: &str| run(&["submit", event, "--key", key, "--server", &nowhere]);
+    let submit =
+        |event: &str, key: &str| run(&["submit", event, "--key", key, "--server", &nowhere]);
 
     // Missing event file, missing key file.
     let missing = s.path("no-such-event.json");
@@ -154,7 +164,10 @@ fn submit_with_bad_files_fails_locally_with_one_line() {
 
     // Malformed key files: not JSON, JSON of another shape, a secret that is not a key.
     let garbage = s.write("garbage.key", "not a key\n");
-    assert_one_line_error(&submit(&event, &garbage), &["garbage.key", "not a Lodestone key file"]);
+    assert_one_line_error(
+        &submit(&event, &garbage),
+        &["garbage.key", "not a Lodestone key file"],
+    );
     let other = s.write("other.key", r#"{"hello": "world"}"#);
     assert_one_line_error(&submit(&event, &other), &["other.key"]);
     let mut broken: Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
@@ -175,14 +188,11 @@ fn submit_with_bad_files_fails_locally_with_one_line() {
     for (name, text) in [
         ("not-json.json", "{\"kind\": \"extract\","),
         ("empty.json", ""),
-        (
-            "unknown-field.json",
-            &{
-                let mut e = extract("ev-2", "ORE-2", "mountain-pass", 1);
-                e["colour"] = json!("red");
-                e.to_string()
-            },
-        ),
+        ("unknown-field.json", &{
+            let mut e = extract("ev-2", "ORE-2", "mountain-pass", 1);
+            e["colour"] = json!("red");
+            e.to_string()
+        }),
         (
             "unknown-kind.json",
             &json!({"kind": "teleport", "id": "ev-3", "actor": "mp-materials",
@@ -251,7 +261,10 @@ fn unreachable_server_is_one_line_for_every_client_command() {
         let out = run(&args);
         assert_one_line_error(&out, &["cannot reach", &nowhere]);
     }
-    assert!(!Path::new(&state).exists(), "a failed verify saves no state");
+    assert!(
+        !Path::new(&state).exists(),
+        "a failed verify saves no state"
+    );
 }
 
 #[test]
@@ -290,9 +303,20 @@ fn ledger_commands_refuse_bad_directories_and_keys() {
         &log_key(&other.data),
     ]);
     assert_one_line_error(&out, &["not validly signed by the log key"]);
-    let out = run(&["verify", "--data", s.data(), "--state", &state, "--log-key", "nonsense"]);
+    let out = run(&[
+        "verify",
+        "--data",
+        s.data(),
+        "--state",
+        &state,
+        "--log-key",
+        "nonsense",
+    ]);
     assert_one_line_error(&out, &["log key"]);
-    assert!(!Path::new(&state).exists(), "a failed verify saves no state");
+    assert!(
+        !Path::new(&state).exists(),
+        "a failed verify saves no state"
+    );
 
     // verify --data on a directory that is not a ledger; a corrupt state file.
     let out = run(&["verify", "--data", &empty, "--state", &state]);
@@ -306,7 +330,11 @@ fn ledger_commands_refuse_bad_directories_and_keys() {
     let original = std::fs::read(&key).unwrap();
     let out = run(&["keygen", "--out", &key, "--actor", "mp-materials"]);
     assert_one_line_error(&out, &["cannot create key file", "mp.key"]);
-    assert_eq!(std::fs::read(&key).unwrap(), original, "the key was replaced");
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        original,
+        "the key was replaced"
+    );
     let out = run(&["keygen", "--out", &s.path("x.key"), "--actor", "Not An Id"]);
     assert_one_line_error(&out, &["--actor"]);
     assert!(!Path::new(&s.path("x.key")).exists());
@@ -317,7 +345,10 @@ fn ledger_commands_refuse_bad_directories_and_keys() {
     std::fs::write(Path::new(&precious).join("thesis.tex"), "years of work").unwrap();
     let out = run(&["demo", "--data", &precious, "--addr", "127.0.0.1:0"]);
     assert_one_line_error(&out, &["is not a Lodestone ledger"]);
-    assert!(Path::new(&precious).join("thesis.tex").exists(), "demo deleted a file");
+    assert!(
+        Path::new(&precious).join("thesis.tex").exists(),
+        "demo deleted a file"
+    );
 }
 
 #[test]
@@ -444,11 +475,19 @@ fn server_refusals_carry_the_problem_code_and_write_nothing() {
 
     // A key of nobody (no actor named in the file, not registered).
     let stranger = s.keygen("stranger.key", None);
-    let out = submit("stranger.json", &extract("ev-s", "ORE-S", "mountain-pass", 1), &stranger);
+    let out = submit(
+        "stranger.json",
+        &extract("ev-s", "ORE-S", "mountain-pass", 1),
+        &stranger,
+    );
     assert_one_line_error(&out, &["the server refused (", "bad_signature"]);
 
     // Rules: another miner's site, spending more than the batch holds, an unknown batch.
-    let out = submit("foreign.json", &extract("ev-f", "ORE-F", "mount-weld", 1), &key);
+    let out = submit(
+        "foreign.json",
+        &extract("ev-f", "ORE-F", "mount-weld", 1),
+        &key,
+    );
     assert_one_line_error(&out, &["the server refused (", "foreign_site"]);
     let overspend = json!({"kind": "transform", "id": "ev-t", "actor": "mp-materials",
         "occurred_at": hours_ago(1), "process": "split",
@@ -459,14 +498,21 @@ fn server_refusals_carry_the_problem_code_and_write_nothing() {
     let ghost = json!({"kind": "ship", "id": "ev-g", "actor": "mp-materials",
         "occurred_at": hours_ago(1), "batch": "NO-SUCH-BATCH", "to": "lynas"});
     let out = submit("ghost.json", &ghost, &key);
-    assert_one_line_error(&out, &["the server refused (", "unknown_batch", "NO-SUCH-BATCH"]);
+    assert_one_line_error(
+        &out,
+        &["the server refused (", "unknown_batch", "NO-SUCH-BATCH"],
+    );
     let future = json!({"kind": "extract", "id": "ev-future", "actor": "mp-materials",
         "occurred_at": "2999-01-01T00:00:00Z", "site": "mountain-pass", "batch": "ORE-FUT",
         "form": "ore", "mass_g": 1});
     let out = submit("future.json", &future, &key);
     assert_one_line_error(&out, &["the server refused (", "future_event"]);
     // Reusing an id with other content.
-    let out = submit("reuse.json", &extract("ev-ok", "ORE-1", "mountain-pass", 999), &key);
+    let out = submit(
+        "reuse.json",
+        &extract("ev-ok", "ORE-1", "mountain-pass", 999),
+        &key,
+    );
     assert_one_line_error(&out, &["the server refused (409 conflict)"]);
 
     assert_eq!(log(), before, "a refused event must write nothing");
@@ -486,7 +532,10 @@ fn verify_bundle_rejects_what_is_not_a_bundle() {
         ("event.json", &b"{\"kind\": \"extract\"}"[..]),
         ("empty.json", b""),
         ("binary.bin", &[0xff, 0xfe, 0x00, 0x81][..]),
-        ("truncated.json", b"{\"format\": \"lodestone-bundle/v1\", \"batch\": "),
+        (
+            "truncated.json",
+            b"{\"format\": \"lodestone-bundle/v1\", \"batch\": ",
+        ),
     ] {
         let file = s.write(name, contents);
         let out = run(&["verify-bundle", &file, "--log-key", &key]);
@@ -513,7 +562,11 @@ fn usage_errors_are_claps_with_exit_2() {
     // No command at all: clap prints the help (not an `error:` line) and exits 2.
     let out = run(&[]);
     assert_eq!(out.code, Some(2), "{}", out.dump());
-    assert!(out.stderr.contains("Usage: lodestone <COMMAND>"), "{}", out.dump());
+    assert!(
+        out.stderr.contains("Usage: lodestone <COMMAND>"),
+        "{}",
+        out.dump()
+    );
     assert_no_panic(&out);
     assert_usage_error(&run(&["frobnicate"]), "unrecognized subcommand");
     assert_usage_error(&run(&["submit"]), "--key <KEY>");
@@ -528,13 +581,17 @@ fn usage_errors_are_claps_with_exit_2() {
     assert_usage_error(&run(&["keygen"]), "--out");
     let out = run(&["register"]);
     assert_eq!(out.code, Some(2), "{}", out.dump());
-    assert!(out.stderr.contains("Usage: lodestone register"), "{}", out.dump());
+    assert!(
+        out.stderr.contains("Usage: lodestone register"),
+        "{}",
+        out.dump()
+    );
     assert_usage_error(&run(&["register", "actor", "--subject", "x"]), "--name");
     assert_usage_error(&run(&["init", "--bogus"]), "--bogus");
     assert_usage_error(&run(&["demo", "--addr", "localhost"]), "--addr");
 }
 
-/// BUG (src/main.rs:24-28 with src/store/mod.rs:55 `StoreError::File`, src/store/mod.rs:46
+/// BUG (src/main.rs:20-24 with src/store/mod.rs:57 `StoreError::File`, src/store/mod.rs:46
 /// `StoreError::Sled`, src/log/checkpoint.rs:33): an error whose `Display` already includes its
 /// source (`"{path}: {source}"`, `"storage error: {0}"` with `#[from]`) is printed twice,
 /// because `main` appends every cause of the chain. The one-line error then ends in the same
@@ -544,11 +601,21 @@ fn usage_errors_are_claps_with_exit_2() {
 #[ignore = "BUG: the one-line error repeats its cause (src/main.rs cause chain + thiserror sources)"]
 fn error_lines_do_not_repeat_their_cause() {
     let s = Scratch::new();
-    let event = s.write("e.json", extract("ev-1", "ORE-1", "mountain-pass", 1).to_string());
+    let event = s.write(
+        "e.json",
+        extract("ev-1", "ORE-1", "mountain-pass", 1).to_string(),
+    );
     let other = Scratch::new();
     let server = Server::serve(&s.data);
     let cases = [
-        run(&["submit", &event, "--key", &s.path("missing.key"), "--server", &server.url]),
+        run(&[
+            "submit",
+            &event,
+            "--key",
+            &s.path("missing.key"),
+            "--server",
+            &server.url,
+        ]),
         run(&["verify", "--data", s.data(), "--state", &s.path("st.json")]),
         run(&[
             "verify",

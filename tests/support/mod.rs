@@ -79,7 +79,12 @@ pub fn run_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Ru
 /// Runs `lodestone <args>` and requires exit 0; returns stdout.
 pub fn run_ok(args: &[&str]) -> String {
     let out = run(args);
-    assert_eq!(out.code, Some(0), "lodestone {args:?} failed:\n{}", out.dump());
+    assert_eq!(
+        out.code,
+        Some(0),
+        "lodestone {args:?} failed:\n{}",
+        out.dump()
+    );
     out.stdout
 }
 
@@ -135,7 +140,9 @@ impl Server {
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("lodestone {args:?} did not get ready ({e}); stdout so far:\n{banner:#?}");
+                    panic!(
+                        "lodestone {args:?} did not get ready ({e}); stdout so far:\n{banner:#?}"
+                    );
                 }
             };
             if let Some(rest) = line.strip_prefix("listening on ") {
@@ -169,14 +176,15 @@ impl Server {
     }
 
     /// Stops the server the way an operator does (SIGTERM: finish queued writes, release the
-    /// database lock) and waits for it to exit.
-    pub fn stop(mut self) {
-        self.terminate();
+    /// database lock), waits for it to exit, and returns its exit code (`None`: it had to be
+    /// killed).
+    pub fn stop(mut self) -> Option<i32> {
+        self.terminate()
     }
 
-    fn terminate(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
+    fn terminate(&mut self) -> Option<i32> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status.code();
         }
         // `kill -TERM <pid>` of our own child only: std has no portable SIGTERM.
         let pid = self.child.id().to_string();
@@ -185,21 +193,22 @@ impl Server {
             .status()
             .is_ok_and(|s| s.success());
         if termed {
-            for _ in 0..200 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
+            for _ in 0..400 {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    return status.code();
                 }
                 std::thread::sleep(Duration::from_millis(25));
             }
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        None
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.terminate();
+        let _ = self.terminate();
     }
 }
 
