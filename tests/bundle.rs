@@ -45,7 +45,7 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("ledger"));
         LogService::init(&data, &InitOptions::default()).unwrap();
-        let service = LogService::open(&data).unwrap();
+        let service = open_after_init(&data);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -153,6 +153,22 @@ impl Drop for Fixture {
             service.shutdown();
         }
     }
+}
+
+/// `LogService::open` right after `LogService::init`, waiting while the handle `init` just
+/// dropped still locks the database (the race `demo` has too: see the ignored test in
+/// tests/demo.rs).
+fn open_after_init(data: &DataDir) -> LogService {
+    for _ in 0..80 {
+        match LogService::open(data) {
+            Ok(service) => return service,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            Err(e) => panic!("open: {e}"),
+        }
+    }
+    panic!("the ledger stayed locked");
 }
 
 fn gm_magnet() -> BatchId {
@@ -608,4 +624,59 @@ fn dropping_a_certificate_is_rejected_or_stated_as_a_limit() {
             report.cannot_prove
         );
     }
+}
+
+/// BUG (src/audit/bundle.rs:417-422 `outside`): when an entry the provenance rests on is
+/// removed — here the extraction of the GM magnet's ore (entry 14) — every later transform that
+/// needs the missing batch is filed under `entries_outside_scope` ("not part of this batch's
+/// provenance", which is false: they made the magnet's ancestors), and the failure surfaces far
+/// downstream (entry 30, or only `bundle: provenance incomplete` when no later entry trips on
+/// it). `outside` treats ANY unknown input of a transform as out of scope; it should do so only
+/// when none of the transform's outputs is an ancestor of the bundle's batch (ancestors follow
+/// from the bundled transforms' inputs and outputs), and otherwise fail at that entry:
+/// "entry 18: input MP-ORE-2026-0001 is not created by any bundled entry". Remove the ignore
+/// once fixed.
+#[test]
+#[ignore = "BUG: a missing upstream entry is blamed downstream; its dependants are called out of scope"]
+fn a_missing_creation_is_located_at_the_first_entry_that_needs_it() {
+    let fx = Fixture::new();
+    let bundle: Bundle = serde_json::from_slice(&fx.bundle_bytes(&gm_magnet())).unwrap();
+    // The first extraction in the bundle, and the first transform that consumes its batch.
+    let decoded: Vec<(u64, Event)> = bundle
+        .entries
+        .iter()
+        .map(|e| {
+            let entry = Entry::decode(&B64.decode(&e.leaf).unwrap()).unwrap();
+            (e.index, Event::from_json(&entry.envelope.payload).unwrap())
+        })
+        .collect();
+    let (extract_index, ore) = decoded
+        .iter()
+        .find_map(|(i, e)| match &e.body {
+            EventBody::Extract(x) => Some((*i, x.batch.clone())),
+            _ => None,
+        })
+        .expect("an extraction");
+    let consumer = decoded
+        .iter()
+        .find_map(|(i, e)| match &e.body {
+            EventBody::Transform(t) if t.inputs.iter().any(|input| input.batch == ore) => Some(*i),
+            _ => None,
+        })
+        .expect("a transform of the ore");
+    let mut tampered = bundle.clone();
+    tampered.entries.retain(|e| e.index != extract_index);
+    let report = verify_bundle(&tampered, &fx.verifier);
+    assert!(!report.verified);
+    assert!(
+        report.entries_outside_scope.is_empty(),
+        "upstream transforms called out of scope: {:#?}",
+        report.entries_outside_scope
+    );
+    assert_eq!(
+        report.failures[0].location,
+        format!("entry {consumer}"),
+        "{:#?}",
+        report.failures
+    );
 }

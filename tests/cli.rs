@@ -15,7 +15,6 @@ use base64::Engine as _;
 use lodestone::model::entry::Entry;
 use lodestone::model::envelope::Envelope;
 use lodestone::model::keys::{PublicKey, SecretKeyFile};
-use lodestone::store::Store;
 use serde_json::{json, Value};
 use support::{closed_port_url, get_json, log_key, run, run_ok, Server};
 
@@ -278,11 +277,11 @@ fn init_serve_register_submit_query_verify_then_tamper_and_restore() {
     // index, hash-chain link, log time, event payload or signature — and the audit of the data
     // directory fails naming that entry.
     assert_eq!(server.stop(), Some(0), "serve exits cleanly on SIGTERM");
-    let store = Store::open(&ledger.data).unwrap();
+    let store = support::open_store(&ledger.data);
     let original = store.entry(separation_index).unwrap().unwrap();
     drop(store);
     let overwrite = |bytes: &[u8]| {
-        let store = Store::open(&ledger.data).unwrap();
+        let store = support::open_store(&ledger.data);
         store
             .overwrite_entry_for_testing(separation_index, bytes)
             .unwrap();
@@ -291,7 +290,9 @@ fn init_serve_register_submit_query_verify_then_tamper_and_restore() {
     let positions = [0, 1, 2, 20, 34, original.len() - 1];
     for at in positions {
         overwrite(&support::flip(&original, at));
-        let failed = run(&[&data_args[..], &["--log-key", &ledger.key, "--json"]].concat());
+        let failed = support::run_unlocked(
+            &[&data_args[..], &["--log-key", &ledger.key, "--json"]].concat(),
+        );
         assert_eq!(failed.code, Some(1), "byte {at}: {}", failed.dump());
         let report: Value = serde_json::from_str(&failed.stdout).unwrap();
         assert_eq!(report["verified"], false);
@@ -308,7 +309,7 @@ fn init_serve_register_submit_query_verify_then_tamper_and_restore() {
         );
     }
     overwrite(&tamper_payload(&original));
-    let failed = run(&data_args);
+    let failed = support::run_unlocked(&data_args);
     assert_eq!(failed.code, Some(1), "{}", failed.dump());
     assert!(
         failed

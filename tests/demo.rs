@@ -208,3 +208,39 @@ fn demo_no_serve_does_not_advertise_a_server() {
     assert!(!out.stdout.contains("Press Ctrl-C"), "{}", out.stdout);
     assert!(!out.stdout.contains("http://127.0.0.1:"), "{}", out.stdout);
 }
+
+/// BUG (src/cli/demo.rs:219-221 `demo`: `LogService::init` then `LogService::open` at once;
+/// root cause src/service.rs:145-208 + src/store/mod.rs:186 `Store::open`): `init` shuts its
+/// service down, but sled releases the database's file lock only when its background I/O
+/// threads have finished, so the immediate `open` sometimes fails with `storage error: IO error:
+/// could not acquire lock on ".../db/db"` — `lodestone demo` then exits with that error. Rare
+/// on an idle machine, seen about 1 in 300 under load (this test: 8 threads × 40 rounds).
+/// Fix: let `init` hand back its open `LogService` (or have `demo` keep using it), and/or retry
+/// `sled` opens on `WouldBlock` for a short while in `Store::open`. Remove the ignore once fixed.
+#[test]
+#[ignore = "BUG: LogService::open right after LogService::init can find the database locked"]
+fn init_then_open_never_finds_the_database_locked() {
+    use lodestone::service::{DataDir, InitOptions, LogService};
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..40 {
+                    let dir = tempfile::tempdir().unwrap();
+                    let data = DataDir::new(dir.path().join("ledger"));
+                    LogService::init(&data, &InitOptions::default()).unwrap();
+                    match LogService::open(&data) {
+                        Ok(service) => service.shutdown(),
+                        Err(e) => failures.lock().unwrap().push(e.to_string()),
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of 320 opens failed: {failures:#?}",
+        failures.len()
+    );
+}

@@ -76,6 +76,42 @@ pub fn run_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Ru
     Run::from_output(child.wait_with_output().expect("wait for lodestone"))
 }
 
+/// sled releases a database's file lock a moment after its last handle is dropped (its I/O
+/// threads finish on their own), so a process that opens a ledger right after another one
+/// closed it can find it still locked. Tests that hand a ledger between this process and a
+/// child retry while it is: 80 × 25 ms.
+const LOCK_RETRIES: usize = 80;
+const LOCK_PAUSE: Duration = Duration::from_millis(25);
+
+fn still_locked(text: &str) -> bool {
+    text.contains("could not acquire lock")
+}
+
+/// Like [`run`], retrying while the data directory is still locked by a handle this test
+/// process just dropped.
+pub fn run_unlocked(args: &[&str]) -> Run {
+    for _ in 0..LOCK_RETRIES {
+        let out = run(args);
+        if !still_locked(&out.stderr) {
+            return out;
+        }
+        std::thread::sleep(LOCK_PAUSE);
+    }
+    run(args)
+}
+
+/// Opens a ledger's store in this process, waiting while a handle just dropped still locks it.
+pub fn open_store(data: &Path) -> lodestone::store::Store {
+    for _ in 0..LOCK_RETRIES {
+        match lodestone::store::Store::open(data) {
+            Ok(store) => return store,
+            Err(e) if still_locked(&e.to_string()) => std::thread::sleep(LOCK_PAUSE),
+            Err(e) => panic!("open {}: {e}", data.display()),
+        }
+    }
+    panic!("{} stayed locked", data.display());
+}
+
 /// Runs `lodestone <args>` and requires exit 0; returns stdout.
 pub fn run_ok(args: &[&str]) -> String {
     let out = run(args);
@@ -116,6 +152,11 @@ impl Server {
     /// Spawns `lodestone <args>` and reads its stdout until a line equal to `ready` (or, when
     /// `ready` is `None`, until the "listening on http://..." line).
     pub fn spawn(args: &[&str], ready: Option<&str>) -> Server {
+        Server::try_spawn(args, ready).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Server::spawn`]; an error if the child exits or stalls before it is ready.
+    pub fn try_spawn(args: &[&str], ready: Option<&str>) -> Result<Server, String> {
         let mut command = command(args);
         command
             .stdin(Stdio::null())
@@ -157,22 +198,31 @@ impl Server {
                 break;
             }
         }
-        let url = url.unwrap_or_else(|| panic!("no `listening on` line in {banner:#?}"));
-        Server { child, url, banner }
+        let Some(url) = url else {
+            return Err(format!("no `listening on` line in {banner:#?}"));
+        };
+        Ok(Server { child, url, banner })
     }
 
-    /// `lodestone serve --data <dir> --addr 127.0.0.1:0`.
+    /// `lodestone serve --data <dir> --addr 127.0.0.1:0`, retried while the ledger is still
+    /// locked by a handle this process just dropped (the child then exits at once).
     pub fn serve(data: &Path) -> Server {
-        Server::spawn(
-            &[
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--addr",
-                "127.0.0.1:0",
-            ],
-            None,
-        )
+        let args = [
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ];
+        let mut last = String::new();
+        for _ in 0..LOCK_RETRIES {
+            match Server::try_spawn(&args, None) {
+                Ok(server) => return server,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(LOCK_PAUSE);
+        }
+        panic!("{last}");
     }
 
     /// Stops the server the way an operator does (SIGTERM: finish queued writes, release the
