@@ -1,0 +1,246 @@
+//! `lodestone demo` (issue 5): a newcomer's first command. It creates a fresh ledger, loads the
+//! seed scenario through the real HTTP write path, serves it, and prints what to open and run
+//! next. Tested on a free port: it answers a provenance query for a scenario magnet with origin
+//! shares, and the commands it prints work.
+
+mod support;
+
+use lodestone::scenario::Scenario;
+use serde_json::Value;
+use support::{get_bytes, get_json, run, run_ok, Server};
+
+/// Entries after loading: genesis, one registration per participant, every scenario event.
+fn scenario_size() -> u64 {
+    let scenario = Scenario::builtin().unwrap();
+    (1 + scenario.actors.len() + scenario.events.len()) as u64
+}
+
+/// The `--log-key '...'` the demo prints.
+fn printed_log_key(banner: &[String]) -> String {
+    let line = banner
+        .iter()
+        .find(|l| l.contains("verify --server"))
+        .unwrap_or_else(|| panic!("no verify command in {banner:#?}"));
+    let start = line.find("--log-key '").expect("quoted log key") + "--log-key '".len();
+    line[start..].trim_end_matches('\'').to_owned()
+}
+
+fn spawn_demo(dir: &std::path::Path) -> Server {
+    Server::spawn(
+        &[
+            "demo",
+            "--addr",
+            "127.0.0.1:0",
+            "--data",
+            dir.join("demo").to_str().unwrap(),
+        ],
+        Some("Press Ctrl-C to stop."),
+    )
+}
+
+#[test]
+fn demo_serves_the_scenario_and_answers_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = spawn_demo(dir.path());
+    let url = demo.url.clone();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(
+        !url.ends_with(":0"),
+        "the real port is announced, not 0: {url}"
+    );
+    let banner = demo.banner.join("\n");
+    assert!(banner.contains("Loaded the seed scenario"), "{banner}");
+
+    // The whole scenario is in the log.
+    let (status, log) = get_json(&format!("{url}/v1/log"));
+    assert_eq!(status, 200);
+    assert_eq!(log["size"], scenario_size(), "{log}");
+    assert_eq!(log["origin"], "demo.lodestone.example/rare-earths");
+
+    // The GM magnet: mined at Mountain Pass only, so its mined mass is 100% US.
+    let featured = Scenario::featured_batches();
+    let (_, gm_magnet) = featured
+        .iter()
+        .find(|(label, _)| *label == "gm-magnet")
+        .expect("the GM magnet is featured");
+    assert!(
+        banner.contains(&format!("/v1/batches/{gm_magnet}/provenance")),
+        "the demo points at the GM magnet: {banner}"
+    );
+    let (status, p) = get_json(&format!("{url}/v1/batches/{gm_magnet}/provenance"));
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["batch"], gm_magnet.to_string());
+    let mined = p["mined_g"].as_u64().expect("mined_g");
+    assert!(mined > 0, "{p}");
+    let countries = p["origins_by_country"].as_array().expect("country shares");
+    assert_eq!(countries.len(), 1, "one country: {p}");
+    assert_eq!(countries[0]["country"], "US");
+    assert_eq!(countries[0]["grams"], mined, "100% of the mined mass is US");
+    let sites = p["origins_by_site"].as_array().expect("site shares");
+    assert!(!sites.is_empty(), "{p}");
+    assert!(sites.iter().all(|s| s["country"] == "US"), "{p}");
+    assert_eq!(
+        sites
+            .iter()
+            .map(|s| s["grams"].as_u64().unwrap())
+            .sum::<u64>(),
+        mined
+    );
+    // Shares are of the magnet's whole mass: mined + recycled + untracked additives.
+    let basis = p["basis_g"].as_u64().unwrap();
+    let recycled = p["recycled_g"].as_u64().unwrap();
+    let untracked = p["untracked_g"].as_u64().unwrap();
+    assert_eq!(mined + recycled + untracked, basis, "{p}");
+    let share = countries[0]["share"].as_f64().unwrap();
+    assert!((share - mined as f64 / basis as f64).abs() < 1e-9, "{p}");
+    assert!(!p["origins_by_company"].as_array().unwrap().is_empty());
+    assert!(!p["dag"]["entries"].as_array().unwrap().is_empty());
+
+    // Every featured batch has a provenance with origin shares summing to its mined mass.
+    for (label, batch) in &featured {
+        let (status, p) = get_json(&format!("{url}/v1/batches/{batch}/provenance"));
+        assert_eq!(status, 200, "{label}: {p}");
+        let by_country: u64 = p["origins_by_country"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["grams"].as_u64().unwrap())
+            .sum();
+        assert_eq!(by_country, p["mined_g"].as_u64().unwrap(), "{label}: {p}");
+        assert!(by_country > 0, "{label} has mined origins: {p}");
+    }
+
+    // The commands the demo prints work: the checkpoint, the bundle, verify-bundle, verify.
+    let checkpoint = String::from_utf8(get_bytes(&format!("{url}/checkpoint"))).unwrap();
+    assert!(
+        checkpoint.starts_with(&format!(
+            "demo.lodestone.example/rare-earths\n{}\n",
+            scenario_size()
+        )),
+        "{checkpoint}"
+    );
+    let key = printed_log_key(&demo.banner);
+    assert_eq!(key, log["verifier_key"].as_str().unwrap());
+    let bundle = dir.path().join("magnet.bundle.json");
+    std::fs::write(
+        &bundle,
+        get_bytes(&format!("{url}/v1/batches/{gm_magnet}/bundle")),
+    )
+    .unwrap();
+    let report = run_ok(&["verify-bundle", bundle.to_str().unwrap(), "--log-key", &key]);
+    assert!(report.starts_with("bundle: OK"), "{report}");
+    assert!(report.contains("country US: "), "{report}");
+    let state = dir.path().join("state.json");
+    let audit = run_ok(&[
+        "verify",
+        "--server",
+        &url,
+        "--log-key",
+        &key,
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(audit.contains("verify: OK"), "{audit}");
+
+    assert_eq!(demo.stop(), Some(0), "demo exits cleanly on SIGTERM");
+}
+
+#[test]
+fn demo_no_serve_loads_and_exits_and_replaces_the_old_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let data = data.to_str().unwrap();
+    for round in 0..2 {
+        let out = run(&["demo", "--no-serve", "--data", data]);
+        assert_eq!(out.code, Some(0), "round {round}:\n{}", out.dump());
+        assert!(
+            out.stdout.contains("Loaded the seed scenario"),
+            "{}",
+            out.dump()
+        );
+        // The ledger it leaves audits clean, with exactly one copy of the scenario: the second
+        // run replaced the first demo instead of appending to it.
+        let state = dir.path().join(format!("state-{round}.json"));
+        let audit = run_ok(&[
+            "verify",
+            "--data",
+            data,
+            "--state",
+            state.to_str().unwrap(),
+            "--json",
+        ]);
+        let report: Value = serde_json::from_str(&audit).unwrap();
+        assert_eq!(report["verified"], true, "{report}");
+        assert_eq!(report["size"], scenario_size(), "round {round}: {report}");
+    }
+}
+
+/// BUG (src/cli/demo.rs:196 in `load_scenario`): the demo tells people to open
+/// `{url}/  overview`, but the router (src/http/mod.rs `app`) has no `/` route, so the first
+/// link a newcomer clicks answers 404 `no such route`. Either add the overview page or stop
+/// printing the link. Remove the ignore once fixed.
+#[test]
+#[ignore = "BUG: the demo advertises an overview page at / that answers 404"]
+fn the_overview_page_the_demo_advertises_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = spawn_demo(dir.path());
+    assert!(demo.banner.iter().any(|l| l.contains("overview")));
+    let response = ureq::get(&format!("{}/", demo.url)).call();
+    assert!(
+        response.is_ok(),
+        "GET / answered {:?}",
+        response.err().map(|e| e.to_string())
+    );
+}
+
+/// BUG (src/cli/demo.rs:190-208 `load_scenario`, called from the `--no-serve` branch at
+/// src/cli/demo.rs:235): `demo --no-serve` prints URLs of the temporary server it has already
+/// stopped (`curl ... http://127.0.0.1:<port>/...`) and ends with "Press Ctrl-C to stop." while
+/// it exits. With `--no-serve` it should print the offline commands only (e.g. `verify --data`)
+/// and not the Ctrl-C line. Remove the ignore once fixed.
+#[test]
+#[ignore = "BUG: demo --no-serve prints dead URLs and `Press Ctrl-C to stop.`"]
+fn demo_no_serve_does_not_advertise_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = run(&["demo", "--no-serve", "--data", data.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    assert!(!out.stdout.contains("Press Ctrl-C"), "{}", out.stdout);
+    assert!(!out.stdout.contains("http://127.0.0.1:"), "{}", out.stdout);
+}
+
+/// BUG (src/cli/demo.rs:219-221 `demo`: `LogService::init` then `LogService::open` at once;
+/// root cause src/service.rs:145-208 + src/store/mod.rs:186 `Store::open`): `init` shuts its
+/// service down, but sled releases the database's file lock only when its background I/O
+/// threads have finished, so the immediate `open` sometimes fails with `storage error: IO error:
+/// could not acquire lock on ".../db/db"` — `lodestone demo` then exits with that error. Rare
+/// on an idle machine, seen about 1 in 300 under load (this test: 8 threads × 40 rounds).
+/// Fix: let `init` hand back its open `LogService` (or have `demo` keep using it), and/or retry
+/// `sled` opens on `WouldBlock` for a short while in `Store::open`. Remove the ignore once fixed.
+#[test]
+#[ignore = "BUG: LogService::open right after LogService::init can find the database locked"]
+fn init_then_open_never_finds_the_database_locked() {
+    use lodestone::service::{DataDir, InitOptions, LogService};
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..40 {
+                    let dir = tempfile::tempdir().unwrap();
+                    let data = DataDir::new(dir.path().join("ledger"));
+                    LogService::init(&data, &InitOptions::default()).unwrap();
+                    match LogService::open(&data) {
+                        Ok(service) => service.shutdown(),
+                        Err(e) => failures.lock().unwrap().push(e.to_string()),
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of 320 opens failed: {failures:#?}",
+        failures.len()
+    );
+}
