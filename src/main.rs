@@ -19,8 +19,12 @@ fn main() -> ExitCode {
             // One line: the error and its causes, outermost first. No backtrace.
             let mut line = format!("error: {error}");
             for cause in error.chain().skip(1) {
-                line.push_str(": ");
-                line.push_str(&cause.to_string());
+                // Many errors already quote their source; say each thing once.
+                let cause = cause.to_string();
+                if !line.contains(&cause) {
+                    line.push_str(": ");
+                    line.push_str(&cause);
+                }
             }
             eprintln!("{line}");
             ExitCode::from(2)

@@ -599,7 +599,7 @@ fn removing_an_entry_the_provenance_rests_on_is_rejected() {
 /// full audit shows every entry" — and list the proven certificates in `BundleReport`.
 /// Remove the ignore once fixed.
 #[test]
-#[ignore = "BUG: dropping a certificate from a bundle goes unnoticed and unstated"]
+
 fn dropping_a_certificate_is_rejected_or_stated_as_a_limit() {
     let fx = Fixture::new();
     let batch = gm_magnet();
@@ -637,7 +637,7 @@ fn dropping_a_certificate_is_rejected_or_stated_as_a_limit() {
 /// "entry 18: input MP-ORE-2026-0001 is not created by any bundled entry". Remove the ignore
 /// once fixed.
 #[test]
-#[ignore = "BUG: a missing upstream entry is blamed downstream; its dependants are called out of scope"]
+
 fn a_missing_creation_is_located_at_the_first_entry_that_needs_it() {
     let fx = Fixture::new();
     let bundle: Bundle = serde_json::from_slice(&fx.bundle_bytes(&gm_magnet())).unwrap();

@@ -598,7 +598,7 @@ fn usage_errors_are_claps_with_exit_2() {
 /// text twice, e.g. `cannot read the key file: k.key: No such file or directory (os error 2):
 /// No such file or directory (os error 2)`. Remove the ignore once fixed.
 #[test]
-#[ignore = "BUG: the one-line error repeats its cause (src/main.rs cause chain + thiserror sources)"]
+
 fn error_lines_do_not_repeat_their_cause() {
     let s = Scratch::new();
     let event = s.write(

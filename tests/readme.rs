@@ -12,7 +12,9 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The shell commands of the walkthrough section, continuation lines joined.
 fn walkthrough_commands() -> Vec<String> {
     let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
-    let start = readme.find("## Walkthrough").expect("README has a walkthrough");
+    let start = readme
+        .find("## Walkthrough")
+        .expect("README has a walkthrough");
     let section = &readme[start..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
     let mut commands = Vec::new();
@@ -70,10 +72,17 @@ fn the_walkthrough_works_as_written() {
     std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let work = dir.path().join("work");
     copy_dir(&Path::new(ROOT).join("examples"), &work.join("examples"));
-    let path = format!("{}:{}", shim_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        shim_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
 
     let commands = walkthrough_commands();
-    assert!(commands.len() >= 9, "walkthrough commands not found: {commands:?}");
+    assert!(
+        commands.len() >= 9,
+        "walkthrough commands not found: {commands:?}"
+    );
     let mut server = None;
     let mut transcript = String::new();
     for command in &commands {
@@ -85,7 +94,11 @@ fn the_walkthrough_works_as_written() {
             .env("LODESTONE_BIN", BIN)
             .env("HOME", dir.path());
         if command.contains(" serve ") {
-            let child = shell.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            let child = shell
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
             server = Some(Server(child));
             let deadline = Instant::now() + Duration::from_secs(20);
             while TcpStream::connect("127.0.0.1:8090").is_err() {
@@ -100,7 +113,10 @@ fn the_walkthrough_works_as_written() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "README command failed: {command}\n{text}");
+        assert!(
+            out.status.success(),
+            "README command failed: {command}\n{text}"
+        );
         transcript.push_str(&text);
     }
     assert!(server.is_some(), "the walkthrough starts a server");
@@ -113,6 +129,9 @@ fn the_walkthrough_works_as_written() {
         "bundle: OK",
         "Mount Weld mine (lynas, AU)",
     ] {
-        assert!(transcript.contains(expected), "missing `{expected}` in:\n{transcript}");
+        assert!(
+            transcript.contains(expected),
+            "missing `{expected}` in:\n{transcript}"
+        );
     }
 }

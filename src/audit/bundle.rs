@@ -42,6 +42,7 @@ pub const LIMITS: &[&str] = &[
     "that no entry outside this bundle spent the same batches: a double spend elsewhere in the log needs the full audit (`lodestone verify`)",
     "that the masses still held are as shown: later entries outside the bundle may have used them",
     "that the log did not show other auditors a different tree: compare checkpoints (witnesses, `lodestone verify`'s saved checkpoint)",
+    "that no entry about these batches was left out: a certificate, a later use or a retirement may be missing from a bundle; the server's `/v1/batches/{id}` history and the full audit show every entry",
     "that the physical material matches the records: the ledger proves who signed what, not what is in the drum",
 ];
 
@@ -165,6 +166,23 @@ pub struct BundleFailure {
     pub problem: String,
 }
 
+/// A certificate a bundle proves: who attached which claim to which batch, in which entry.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ProvenCertificate {
+    /// The certified batch.
+    pub batch: BatchId,
+    /// The entry that recorded it.
+    pub index: u64,
+    /// The certifier.
+    pub certifier: ActorId,
+    /// The kind of claim.
+    pub claim: crate::model::material::Claim,
+    /// What it says.
+    pub statement: String,
+    /// SHA-256 of the certificate document.
+    pub document_sha256: crate::model::ids::DocumentDigest,
+}
+
 /// The result of checking a bundle.
 #[derive(Clone, Debug, Serialize)]
 pub struct BundleReport {
@@ -187,6 +205,8 @@ pub struct BundleReport {
     pub failures: Vec<BundleFailure>,
     /// Origin shares recomputed from the replayed entries.
     pub origins: Option<OriginReport>,
+    /// Certificates along the provenance DAG that the bundle proves.
+    pub certificates: Vec<ProvenCertificate>,
     /// What a bundle cannot prove.
     pub cannot_prove: Vec<&'static str>,
 }
@@ -209,6 +229,7 @@ impl BundleReport {
             entries_outside_scope: Vec::new(),
             failures: Vec::new(),
             origins: None,
+            certificates: Vec::new(),
             cannot_prove: LIMITS.to_vec(),
         }
     }
@@ -273,6 +294,23 @@ impl BundleReport {
                     "  country {}: {:.2}%",
                     country.country,
                     country.share * 100.0
+                );
+            }
+        }
+        if !self.certificates.is_empty() {
+            let _ = writeln!(out, "\ncertificates along the way:");
+            for c in &self.certificates {
+                let _ = writeln!(
+                    out,
+                    "  {} ({}, entry {}): {} — by {}",
+                    c.batch,
+                    serde_json::to_value(c.claim)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    c.index,
+                    c.statement,
+                    c.certifier
                 );
             }
         }
@@ -369,7 +407,10 @@ pub fn verify_bundle(bundle: &Bundle, verifier: &NoteVerifier) -> BundleReport {
         return report;
     }
 
-    // Replay through the state machine.
+    // Replay through the state machine. A transform that needs a batch no bundled entry
+    // created is outside the bundle's scope only if nothing else in the bundle uses what it
+    // made; otherwise an entry the provenance rests on is missing, and it fails right there.
+    let used_elsewhere = batches_named(&decoded);
     let mut state = MemState::new();
     for (index, entry, event) in &decoded {
         let ctx = EntryContext {
@@ -380,7 +421,9 @@ pub fn verify_bundle(bundle: &Bundle, verifier: &NoteVerifier) -> BundleReport {
         let signatures = EnvelopeSignatures::new(&entry.envelope, &[]);
         match ledger::apply_to_mem(&mut state, &ctx, event, &signatures) {
             Ok(()) => report.entries_replayed += 1,
-            Err(LedgerError::UnknownBatch { batch }) if outside(&batch, event, bundle) => {
+            Err(LedgerError::UnknownBatch { batch })
+                if outside(*index, event, bundle, &used_elsewhere) =>
+            {
                 report.entries_outside_scope.push(BundleFailure {
                     location: format!("entry {index}"),
                     problem: format!(
@@ -399,7 +442,21 @@ pub fn verify_bundle(bundle: &Bundle, verifier: &NoteVerifier) -> BundleReport {
         }
     }
     match provenance(&state, &bundle.batch, MAX_DAG_NODES) {
-        Ok(p) => report.origins = Some(p.origins),
+        Ok(p) => {
+            report.certificates = p
+                .dag
+                .certificates()
+                .map(|(batch, c)| ProvenCertificate {
+                    batch: batch.clone(),
+                    index: c.index,
+                    certifier: c.certifier.clone(),
+                    claim: c.claim,
+                    statement: c.statement.clone(),
+                    document_sha256: c.document_sha256,
+                })
+                .collect();
+            report.origins = Some(p.origins);
+        }
         Err(e) => {
             report.fail(
                 "bundle",
@@ -412,11 +469,33 @@ pub fn verify_bundle(bundle: &Bundle, verifier: &NoteVerifier) -> BundleReport {
     report
 }
 
-/// Whether `batch`, unknown during the replay, is outside the bundle's scope (not created by any
-/// bundled entry) rather than a batch the bundle should have held.
-fn outside(batch: &BatchId, event: &Event, bundle: &Bundle) -> bool {
-    if batch == &bundle.batch {
-        return false;
+/// For every batch, the bundled entries that name it (as input, output or subject).
+fn batches_named(decoded: &[(u64, Entry, Event)]) -> BTreeMap<BatchId, BTreeSet<u64>> {
+    let mut named: BTreeMap<BatchId, BTreeSet<u64>> = BTreeMap::new();
+    for (index, _, event) in decoded {
+        for batch in event.body.batches() {
+            named.entry(batch.clone()).or_default().insert(*index);
+        }
     }
-    matches!(event.body, EventBody::Transform(_))
+    named
+}
+
+/// Whether a transform that needs a batch no bundled entry created lies outside the bundle's
+/// scope: none of its outputs is the bundle's batch or named by any other bundled entry, so it
+/// fed a branch that does not lead here.
+fn outside(
+    index: u64,
+    event: &Event,
+    bundle: &Bundle,
+    named: &BTreeMap<BatchId, BTreeSet<u64>>,
+) -> bool {
+    let EventBody::Transform(transform) = &event.body else {
+        return false;
+    };
+    transform.outputs.iter().all(|output| {
+        output.batch != bundle.batch
+            && named
+                .get(&output.batch)
+                .is_none_or(|users| users.iter().all(|&user| user == index))
+    })
 }

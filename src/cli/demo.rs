@@ -158,7 +158,7 @@ fn clear_demo_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Loads the scenario through the HTTP API and prints what to try next.
-fn load_scenario(url: &str, data: &Path) -> anyhow::Result<()> {
+fn load_scenario(url: &str, data: &Path, serving: bool) -> anyhow::Result<()> {
     let layout = DataDir::new(data);
     let (file, authority_key) = SecretKeyFile::parse(&read_secret_file(&layout.authority_key())?)
         .context("the demo's authority key")?;
@@ -192,11 +192,27 @@ fn load_scenario(url: &str, data: &Path) -> anyhow::Result<()> {
         scenario.actors.len(),
         info["size"]
     );
-    crate::say!("\nOpen in a browser or with curl:");
-    crate::say!("  {url}/                                   overview");
-    crate::say!("  {url}/checkpoint                         the signed checkpoint");
+    if !serving {
+        crate::say!(
+            "\nThe demo ledger is in {}. Audit it offline (replays every entry):",
+            data.display()
+        );
+        crate::say!("  cargo run --release -- verify --data {}", data.display());
+        crate::say!(
+            "\nServe it with: cargo run --release -- serve --data {}",
+            data.display()
+        );
+        return Ok(());
+    }
+    crate::say!("\nOpen in a browser:");
+    crate::say!("  {url}/   the log, its participants and latest entries");
     for (label, batch) in Scenario::featured_batches() {
-        crate::say!("  {url}/v1/batches/{batch}/provenance   {label}");
+        crate::say!("  {url}/batches/{batch}   {}", label.replace('-', " "));
+    }
+    crate::say!("\nOr ask the API:");
+    crate::say!("  curl -s {url}/checkpoint");
+    if let Some((_, batch)) = Scenario::featured_batches().first() {
+        crate::say!("  curl -s {url}/v1/batches/{batch}/provenance");
     }
     if let Some((_, batch)) = Scenario::featured_batches().first() {
         crate::say!("\nDownload a bundle and check it offline, with only the log key:");
@@ -234,7 +250,8 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 let _ = stopped.await;
             }));
             let url = format!("http://{local}");
-            let loaded = tokio::task::spawn_blocking(move || load_scenario(&url, &data)).await?;
+            let loaded =
+                tokio::task::spawn_blocking(move || load_scenario(&url, &data, false)).await?;
             let _ = stop.send(());
             server.await??;
             loaded
@@ -243,7 +260,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     serve_until_signal(service, args.addr, move |local| {
-        load_scenario(&format!("http://{local}"), &data)
+        load_scenario(&format!("http://{local}"), &data, true)
     })?;
     Ok(ExitCode::SUCCESS)
 }

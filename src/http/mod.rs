@@ -116,12 +116,17 @@ pub fn app(state: AppState) -> Router {
 /// problem body too, so that every error a client sees is problem+json.
 async fn problem_for_bare_errors(response: axum::response::Response) -> axum::response::Response {
     if response.status() == StatusCode::REQUEST_TIMEOUT
-        && !response.headers().contains_key(axum::http::header::CONTENT_TYPE)
+        && !response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
     {
         return ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "timeout",
-            format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()),
+            format!(
+                "the request took longer than {} s",
+                REQUEST_TIMEOUT.as_secs()
+            ),
         )
         .into_response();
     }

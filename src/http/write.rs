@@ -81,7 +81,6 @@ pub async fn submit_one(State(state): State<AppState>, Body(body): Body) -> Resp
     }
 }
 
-
 /// `POST /v1/entries:batch` with `{"envelopes": [...]}`: one result per envelope, in order,
 /// each `{"status": 201|200, "receipt": {...}}` or `{"status": 4xx, "problem": {...}}`. The
 /// envelopes are appended in order (later ones may depend on earlier ones); each is accepted or

@@ -69,6 +69,9 @@ pub enum StoreError {
     },
 }
 
+/// How long [`Store::open`] waits for a database lock that is being released.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The log's head, stored under `H` and kept in memory by the sequencer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
@@ -183,12 +186,29 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the database in `dir`.
+    ///
+    /// sled holds an exclusive file lock while a database is open and releases it only when its
+    /// background threads have stopped, a moment after the last handle is dropped; a lock still
+    /// held is retried for up to [`LOCK_WAIT`] before giving up (another process using the
+    /// ledger keeps it for longer).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(128 * 1024 * 1024)
-            .open()?;
-        Ok(Store { db })
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match sled::Config::new()
+                .path(dir.join("db"))
+                .cache_capacity(128 * 1024 * 1024)
+                .open()
+            {
+                Ok(db) => return Ok(Store { db }),
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// The stored head; `None` for a ledger that has no entries yet.
