@@ -242,6 +242,8 @@ fn init_serve_register_submit_query_verify_then_tamper_and_restore() {
     assert_eq!(batch["batch"]["created_g"], 200_000);
     assert_eq!(batch["batch"]["remaining_g"], 199_000);
     assert_eq!(batch["batch"]["transit_loss_g"], 1_000);
+    assert_eq!(batch["batch"]["status"]["state"], "active");
+    assert_eq!(batch["batch"]["creation"]["kind"], "transform");
     let history: Vec<u64> = batch["history"]
         .as_array()
         .unwrap()

@@ -9,8 +9,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::audit::bundle::{build_bundle, verify_bundle_json, BundleError};
-use crate::audit::{self, AuditError, MAX_DAG_NODES};
-use crate::ledger::StateView;
+use crate::audit::{self, AuditError, NodeStatus, MAX_DAG_NODES};
+use crate::ledger::{BatchOrigin, StateView};
 use crate::model::entry::Entry;
 use crate::model::ids::{ActorId, BatchId, SiteId};
 
@@ -94,7 +94,47 @@ pub async fn batch(
             Ok(json!({ "index": index, "event": event }))
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    Ok(Json(json!({ "batch": record, "history": history })))
+    Ok(Json(
+        json!({ "batch": batch_view(&record), "history": history }),
+    ))
+}
+
+/// The API's view of a batch record: the same field names and enum shapes as provenance
+/// (`{"state": "in_transit", ...}`, `{"kind": "transform", ...}`), not the storage encoding.
+fn batch_view(record: &crate::ledger::BatchRecord) -> Value {
+    let creation = match &record.origin {
+        BatchOrigin::Extracted { site } => json!({ "kind": "extract", "site": site }),
+        BatchOrigin::Transformed {
+            process,
+            inputs,
+            additives_g,
+            outputs_total_g,
+        } => json!({
+            "kind": "transform",
+            "process": process,
+            "inputs": inputs
+                .iter()
+                .map(|(batch, g)| json!({ "batch": batch, "taken_g": g }))
+                .collect::<Vec<_>>(),
+            "additives_g": additives_g,
+            "outputs_total_g": outputs_total_g,
+        }),
+    };
+    json!({
+        "id": record.id,
+        "form": record.form,
+        "elements": record.elements,
+        "created_g": record.created_g,
+        "remaining_g": record.remaining_g,
+        "transit_loss_g": record.transit_loss_g,
+        "custodian": record.custodian,
+        "status": NodeStatus::from(&record.status),
+        "created_at": record.created_at,
+        "created_in": record.created_in,
+        "creation": creation,
+        "children": record.children,
+        "certificates": record.certificates,
+    })
 }
 
 /// `GET /v1/batches/{id}/provenance`.
