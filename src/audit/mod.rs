@@ -29,6 +29,22 @@ use serde::Serialize;
 use crate::ledger::{StateError, StateView};
 use crate::model::ids::{BatchId, SiteId};
 
+/// Reads a batch during a graph walk: a missing start is the caller's unknown batch, a missing
+/// batch named by another one means the state is damaged.
+fn read_batch<S: StateView + ?Sized>(
+    state: &S,
+    id: &BatchId,
+    named_by: Option<BatchId>,
+) -> Result<crate::ledger::BatchRecord, AuditError> {
+    state.batch(id)?.ok_or_else(|| match named_by {
+        None => AuditError::UnknownBatch { batch: id.clone() },
+        Some(parent) => AuditError::MissingBatch {
+            batch: parent,
+            missing: id.clone(),
+        },
+    })
+}
+
 /// Default cap on the number of batches one audit query may visit.
 pub const MAX_DAG_NODES: usize = 100_000;
 

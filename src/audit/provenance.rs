@@ -171,13 +171,7 @@ pub fn provenance_dag<S: StateView + ?Sized>(
         if records.contains_key(&id) {
             continue;
         }
-        let record = state.batch(&id)?.ok_or_else(|| match named_by {
-            None => AuditError::UnknownBatch { batch: id.clone() },
-            Some(parent) => AuditError::MissingBatch {
-                batch: parent,
-                missing: id.clone(),
-            },
-        })?;
+        let record = super::read_batch(state, &id, named_by)?;
         if records.len() >= max_nodes {
             return Err(AuditError::DagTooLarge {
                 batch: root.clone(),
