@@ -1,38 +1,42 @@
 //! Group commit: the one writer of the log.
 //!
-//! Submissions flow through a two-stage pipeline of dedicated threads:
+//! Submissions flow through a three-stage pipeline of dedicated threads:
 //!
 //! 1. **verify** — drains every queued submission (up to [`MAX_BLOCK`]) into a block, looks up
 //!    the key each signature names, and checks all signatures of the block with Ed25519 batch
 //!    verification, in parallel on all cores (rayon). No state is changed here.
-//! 2. **commit** — validates the block's events in order against the state as of the entry
-//!    before each (an [`Overlay`] over the store), builds the entries (hash chain, Merkle
-//!    frontier), signs one checkpoint for the block, writes everything in one atomic sled batch,
-//!    flushes, and only then answers every submitter.
+//! 2. **validate** — applies the block's events in order against the state as of the entry
+//!    before each, builds the entries (hash chain, Merkle frontier) and signs one checkpoint
+//!    for the block.
+//! 3. **persist** — writes the block, its tree nodes, its state changes and the new head in one
+//!    atomic sled batch, flushes, and only then answers every submitter.
 //!
-//! While block *n* is being committed, block *n + 1* is being verified. Readers never wait for
-//! either stage: they read sled and the published [`Head`].
+//! The stages overlap: while block *n* is flushed, block *n + 1* is validated on top of it and
+//! block *n + 2* verified. Readers never wait for any stage: they read sled and the published
+//! [`Head`].
 //!
 //! Receipts carry the entry index and the signed checkpoint that covers it; callers add the
 //! inclusion proof from the store (off this thread), so the append path does no proof work.
 
+mod commit;
+mod view;
+
+use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc as std_mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ledger::signatures::{pre_verify, EnvelopeSignatures};
-use crate::ledger::{self, EntryContext, LedgerError};
-use crate::ledger::{Overlay, StateView};
-use crate::log::checkpoint::Checkpoint;
-use crate::log::hash::leaf_hash;
+use self::commit::{Persister, Shared, ValidatedBlock, Validator};
+use self::view::PendingView;
+use crate::ledger::signatures::pre_verify;
+use crate::ledger::{LedgerError, StateView};
 use crate::log::note::NoteSigner;
-use crate::model::entry::{Entry, EntryError};
+use crate::model::entry::EntryError;
 use crate::model::envelope::Envelope;
 use crate::model::event::Event;
 use crate::model::KeyId;
-use crate::store::{Block, Head, Store, StoreError};
+use crate::store::{Head, Store, StoreError};
 
 /// Most submissions one block takes. Bounds the memory and latency of one commit.
 pub const MAX_BLOCK: usize = 4096;
@@ -117,34 +121,55 @@ impl Sequencer {
     pub fn start(store: Store, log: LogSigner) -> Result<Sequencer, StoreError> {
         let head = store.head()?.unwrap_or_else(Head::empty);
         let published = Arc::new(RwLock::new(Arc::new(head.clone())));
-        let (queue, intake) = mpsc::channel::<Job>(QUEUE_DEPTH);
-        // Capacity 1: the verifier works one block ahead of the committer, no further.
-        let (to_commit, committing) = std_mpsc::sync_channel::<Vec<VerifiedJob>>(1);
-        let verifier_store = store.clone();
-        let verifier = std::thread::Builder::new()
-            .name("lodestone-verify".into())
-            .spawn(move || verify_stage(intake, verifier_store, to_commit))
-            .expect("spawning a thread");
-        let mut committer = Committer {
-            store,
-            log,
-            head,
+        let shared = Arc::new(Shared {
+            durable_size: AtomicU64::new(head.size),
+            failed_epoch: AtomicU64::new(0),
             published: Arc::clone(&published),
+        });
+        let (queue, intake) = mpsc::channel::<Job>(QUEUE_DEPTH);
+        // Capacity 1 between stages: each works at most one block ahead of the next.
+        let (to_validate, validating) = std_mpsc::sync_channel::<Vec<VerifiedJob>>(1);
+        let (to_persist, persisting) = std_mpsc::sync_channel::<ValidatedBlock>(1);
+        let verifier_store = store.clone();
+        let validator = Validator {
+            view: PendingView::new(store.clone()),
+            store: store.clone(),
+            log,
+            head: head.clone(),
+            epoch: 1,
+            shared: Arc::clone(&shared),
         };
-        let commit = std::thread::Builder::new()
-            .name("lodestone-commit".into())
-            .spawn(move || {
-                for block in committing {
-                    committer.commit(block);
-                }
-            })
-            .expect("spawning a thread");
+        let persister = Persister {
+            store,
+            shared,
+            head,
+        };
+        let spawn = |name: &str, work: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(work)
+                .expect("spawning a thread")
+        };
+        let threads = vec![
+            spawn(
+                "lodestone-verify",
+                Box::new(move || verify_stage(intake, verifier_store, to_validate)),
+            ),
+            spawn(
+                "lodestone-validate",
+                Box::new(move || validator.run(validating, to_persist)),
+            ),
+            spawn(
+                "lodestone-persist",
+                Box::new(move || persister.run(persisting)),
+            ),
+        ];
         Ok(Sequencer {
             handle: SequencerHandle {
                 queue,
                 head: published,
             },
-            threads: vec![verifier, commit],
+            threads,
         })
     }
 
@@ -242,143 +267,4 @@ fn verify_block(store: &Store, jobs: Vec<Job>) -> Vec<VerifiedJob> {
             VerifiedJob { job, verified }
         })
         .collect()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-struct Committer {
-    store: Store,
-    log: LogSigner,
-    head: Head,
-    published: Arc<RwLock<Arc<Head>>>,
-}
-
-enum Pending {
-    Appended(u64),
-    Duplicate(u64),
-    Failed(SequencerError),
-}
-
-impl Committer {
-    fn commit(&mut self, block: Vec<VerifiedJob>) {
-        let logged_at_ms = now_ms().max(self.head.last_logged_at_ms);
-        let mut next = self.head.clone();
-        let mut out = Block::default();
-        let mut pending: Vec<Vec<Pending>> = Vec::with_capacity(block.len());
-        let changes = {
-            let mut overlay = Overlay::new(&self.store);
-            for verified in &block {
-                let mut answers = Vec::with_capacity(verified.job.submissions.len());
-                for (submission, keys) in verified.job.submissions.iter().zip(&verified.verified) {
-                    answers.push(self.append_one(
-                        &mut overlay,
-                        &mut next,
-                        &mut out,
-                        logged_at_ms,
-                        submission,
-                        keys,
-                    ));
-                }
-                pending.push(answers);
-            }
-            overlay.into_changes()
-        };
-        out.changes = changes;
-
-        if !out.entries.is_empty() {
-            next.root = next.frontier.root();
-            next.last_logged_at_ms = logged_at_ms;
-            next.checkpoint = Checkpoint {
-                origin: self.log.origin.clone(),
-                size: next.size,
-                root: next.root,
-                extensions: Vec::new(),
-            }
-            .sign(&self.log.signer);
-            if let Err(e) = self.store.commit_block(&out, &next) {
-                tracing::error!(error = %e, "block commit failed; nothing in it was acknowledged");
-                let message = e.to_string();
-                for (verified, answers) in block.into_iter().zip(pending) {
-                    let outcomes = answers
-                        .into_iter()
-                        .map(|p| match p {
-                            Pending::Failed(e) => Err(e),
-                            _ => Err(SequencerError::Storage(message.clone())),
-                        })
-                        .collect();
-                    let _ = verified.job.reply.send(outcomes);
-                }
-                return;
-            }
-            self.head = next;
-            *self.published.write().expect("head lock poisoned") = Arc::new(self.head.clone());
-        }
-
-        for (verified, answers) in block.into_iter().zip(pending) {
-            let outcomes = answers
-                .into_iter()
-                .map(|p| match p {
-                    Pending::Appended(index) => Ok(self.receipt(index, false)),
-                    Pending::Duplicate(index) => Ok(self.receipt(index, true)),
-                    Pending::Failed(e) => Err(e),
-                })
-                .collect();
-            let _ = verified.job.reply.send(outcomes);
-        }
-    }
-
-    fn receipt(&self, index: u64, duplicate: bool) -> Receipt {
-        Receipt {
-            index,
-            size: self.head.size,
-            checkpoint: self.head.checkpoint.clone(),
-            duplicate,
-        }
-    }
-
-    /// Validates one submission against the overlay and, if it passes, appends its entry to the
-    /// block and the frontier. On any error the overlay and `next` are unchanged.
-    fn append_one(
-        &self,
-        overlay: &mut Overlay<'_, Store>,
-        next: &mut Head,
-        out: &mut Block,
-        logged_at_ms: u64,
-        submission: &Submission,
-        verified: &[KeyId],
-    ) -> Pending {
-        let entry = Entry {
-            index: next.size,
-            prev: next.last_leaf,
-            logged_at_ms,
-            envelope: submission.envelope.clone(),
-        };
-        let bytes = match entry.encode() {
-            Ok(bytes) => bytes,
-            Err(e) => return Pending::Failed(e.into()),
-        };
-        let ctx = EntryContext {
-            index: next.size,
-            logged_at_ms,
-            envelope_digest: submission.envelope.digest(),
-        };
-        let signatures = EnvelopeSignatures::new(&submission.envelope, verified);
-        match ledger::apply(overlay, &ctx, &submission.event, &signatures) {
-            Ok(()) => {
-                let leaf = leaf_hash(&bytes);
-                next.frontier.append(leaf, &mut out.nodes);
-                out.entries.push((next.size, bytes));
-                next.last_leaf = leaf;
-                next.size += 1;
-                Pending::Appended(entry.index)
-            }
-            Err(LedgerError::Duplicate { index, .. }) => Pending::Duplicate(index),
-            Err(e) => Pending::Failed(e.into()),
-        }
-    }
 }
