@@ -235,7 +235,7 @@ impl World {
                 && size.certifiers > 0,
             "a synthetic world needs at least one actor of every role"
         );
-        let mut rng = SplitMix64::new(seed ^ 0x5EED_0F_A11_3A27);
+        let mut rng = SplitMix64::new(seed ^ 0x0005_EED0_FA11_3A27);
         let table = production_2024();
         let weights: Vec<u64> = table.iter().map(CountryShare::weight).collect();
         let mut mines_per_country = vec![0usize; table.len()];

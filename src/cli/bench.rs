@@ -22,6 +22,7 @@ mod breakdown;
 mod ledger;
 mod load;
 mod raw;
+mod report;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
+
+use report::{load_average, machine, mib, thousands, Report};
 
 use crate::http::{self, AppState};
 use crate::model::envelope::Envelope;
@@ -132,32 +135,6 @@ fn proc_status_kib(field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn machine() -> Value {
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")?
-                .split_once(':')
-                .map(|x| x.1.trim())
-        })
-        .unwrap_or("unknown");
-    let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory = meminfo.lines().next().unwrap_or_default().to_owned();
-    json!({
-        "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "cpu_model": cpu,
-        "memory": memory,
-        "load_average_at_start": load_average(),
-    })
-}
-
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 /// A temporary directory removed when dropped.
 struct Scratch(PathBuf);
 
@@ -179,81 +156,6 @@ impl Drop for Scratch {
     }
 }
 
-/// The table and the JSON document being built.
-struct Report {
-    rows: Vec<[String; 4]>,
-    json: Map<String, Value>,
-}
-
-impl Report {
-    fn section(&mut self, title: &str) {
-        self.rows.push([
-            format!("— {title}"),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
-    }
-
-    fn row(&mut self, measure: &str, figure: String, target: &str, met: Option<bool>) {
-        let verdict = match met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "",
-        };
-        self.rows.push([
-            measure.to_owned(),
-            figure,
-            target.to_owned(),
-            verdict.to_owned(),
-        ]);
-    }
-
-    fn put(&mut self, key: &str, value: Value) {
-        self.json.insert(key.to_owned(), value);
-    }
-
-    fn print(&self) {
-        let mut widths = [0usize; 4];
-        for row in &self.rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let header = ["measure", "figure", "target (issue 6)", ""];
-        let line = |cells: &[String; 4]| {
-            let [a, b, c, d] = cells;
-            println!(
-                "{a:<wa$}  {b:>wb$}  {c:<wc$}  {d}",
-                wa = widths[0],
-                wb = widths[1],
-                wc = widths[2]
-            );
-        };
-        line(&header.map(str::to_owned));
-        for row in &self.rows {
-            line(row);
-        }
-    }
-}
-
-fn thousands(x: f64) -> String {
-    let n = x.round() as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn mib(kib: Option<u64>) -> f64 {
-    kib.unwrap_or(0) as f64 / 1024.0
-}
-
 /// Runs the benchmark.
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.open_only {
@@ -263,10 +165,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let plan = Plan::new(&args);
     let scratch = Scratch::new(args.dir.as_deref())?;
     let started = Instant::now();
-    let mut report = Report {
-        rows: Vec::new(),
-        json: Map::new(),
-    };
+    let mut report = Report::default();
     report.put(
         "command",
         json!(std::env::args().collect::<Vec<_>>().join(" ")),
@@ -687,7 +586,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }),
     );
     report.print();
-    let out = serde_json::to_vec_pretty(&Value::Object(report.json))?;
+    let out = serde_json::to_vec_pretty(&report.into_json())?;
     fs::write(&args.out, out).with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
         "bench: done in {:.0} s; figures in {}",
