@@ -201,8 +201,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         None,
     );
     report.row(
-        "  flush of one block (median)",
-        format!("{:.2} ms", sled.flush_ms),
+        "  flush of one block: median, worst",
+        format!("{:.2}, {:.1} ms", sled.flush_ms, sled.flush_max_ms),
         "",
         None,
     );
@@ -215,6 +215,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "sled_inserts_per_sec": sled.inserts_per_sec,
             "sled_block_ms_p50": sled.block_ms,
             "sled_flush_ms_p50": sled.flush_ms,
+            "sled_flush_ms_max": sled.flush_max_ms,
             "sled_blocks": sled.blocks,
             "sled_block_inserts": raw::SLED_BLOCK,
         }),
@@ -325,11 +326,20 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "",
         None,
     );
+    let slow: usize = paced.stalls.iter().map(|s| s.1).sum();
+    report.row(
+        &format!("  answers > {} ms, in bursts", load::SLOW_MS),
+        format!("{slow} in {}", paced.stalls.len()),
+        "",
+        None,
+    );
     let load_json = |l: &load::Load| {
         json!({
             "ok": l.ok, "failed": l.failed, "seconds": l.seconds, "per_sec": l.per_sec,
             "latency_ms": {"p50": l.latency.p50, "p99": l.latency.p99, "max": l.latency.max},
             "first_failure": l.first_failure,
+            "stalls": l.stalls.iter().map(|(at, n, ms)| json!({"at_s": at, "slow": n, "worst_ms": ms}))
+                .collect::<Vec<_>>(),
         })
     };
     report.put(

@@ -219,7 +219,10 @@ pub fn replay(dir: &DataDir) -> anyhow::Result<ReplayFigures> {
 
 /// Keys and bytes (key + value) per one-byte key prefix of the store's sled tree.
 pub fn census(dir: &DataDir) -> anyhow::Result<BTreeMap<char, (u64, u64)>> {
-    let db = sled::open(dir.root().join("db"))?;
+    let db = sled::Config::new()
+        .path(dir.root().join("db"))
+        .cache_capacity(32 * 1024 * 1024)
+        .open()?;
     let mut classes = BTreeMap::new();
     for kv in db.iter() {
         let (k, v) = kv?;

@@ -62,6 +62,33 @@ pub struct Load {
     pub latency: Latencies,
     /// The first failure, for the report.
     pub first_failure: Option<String>,
+    /// Paced runs: bursts of answers slower than [`SLOW_MS`], as (seconds into the run when the
+    /// first slow request was due, slow requests, worst milliseconds).
+    pub stalls: Vec<(f64, usize, f64)>,
+}
+
+/// What counts as a slow answer when looking for stalls: the single-submission p99 target.
+pub const SLOW_MS: f64 = 25.0;
+
+/// Groups slow requests, given as (seconds into the run they were due, latency), into bursts
+/// separated by at least 100 ms.
+fn stalls(mut slow: Vec<(f64, f64)>) -> Vec<(f64, usize, f64)> {
+    slow.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut bursts: Vec<(f64, usize, f64, f64)> = Vec::new();
+    for (at, ms) in slow {
+        match bursts.last_mut() {
+            Some(b) if at - b.3 < 0.1 => {
+                b.1 += 1;
+                b.2 = b.2.max(ms);
+                b.3 = at;
+            }
+            _ => bursts.push((at, 1, ms, at)),
+        }
+    }
+    bursts
+        .into_iter()
+        .map(|(at, n, ms, _)| (at, n, ms))
+        .collect()
 }
 
 fn agent() -> ureq::Agent {
@@ -163,7 +190,8 @@ fn drive(
                             None => Instant::now(),
                         };
                         let outcome = post(&agent, url, body, bulk);
-                        out.push((outcome, scheduled.elapsed()));
+                        let due_at = scheduled.saturating_duration_since(start).as_secs_f64();
+                        out.push((outcome, scheduled.elapsed(), due_at));
                     }
                     (out, Instant::now())
                 })
@@ -180,14 +208,20 @@ fn drive(
     });
     let mut load = Load::default();
     let mut latencies = Vec::new();
-    for ((ok, failed, problem), latency) in outcomes.into_iter().flat_map(|(o, _)| o) {
+    let mut slow = Vec::new();
+    for ((ok, failed, problem), latency, due_at) in outcomes.into_iter().flat_map(|(o, _)| o) {
         load.ok += ok;
         load.failed += failed;
         if load.first_failure.is_none() {
             load.first_failure = problem;
         }
+        let ms = latency.as_secs_f64() * 1e3;
+        if ms > SLOW_MS {
+            slow.push((due_at, ms));
+        }
         latencies.push(latency);
     }
+    load.stalls = stalls(slow);
     let elapsed = end.saturating_duration_since(start);
     load.seconds = elapsed.as_secs_f64();
     load.per_sec = rate(load.ok as usize, elapsed);

@@ -80,6 +80,8 @@ pub struct SledRates {
     pub block_ms: f64,
     /// Median time of the flush alone, milliseconds.
     pub flush_ms: f64,
+    /// Slowest flush, milliseconds.
+    pub flush_max_ms: f64,
     /// Blocks written.
     pub blocks: usize,
 }
@@ -121,6 +123,7 @@ pub fn sled_write(dir: &Path, blocks: usize) -> anyhow::Result<SledRates> {
     Ok(SledRates {
         inserts_per_sec: rate(blocks * SLED_BLOCK, total),
         block_ms: median(block_times),
+        flush_max_ms: flush_times.iter().copied().fold(0.0, f64::max),
         flush_ms: median(flush_times),
         blocks,
     })
