@@ -26,3 +26,4 @@ pub mod scenario;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod synth;

@@ -4,6 +4,7 @@
 //! This is an edge of the system: it reads files, talks HTTP and prints. Errors here are
 //! `anyhow` with context, because they end on a terminal, never in a caller that matches them.
 
+mod bench;
 mod client;
 mod demo;
 mod keys;
@@ -72,6 +73,11 @@ pub enum Command {
     VerifyBundle(verify::VerifyBundleArgs),
     /// Create a fresh ledger, load the seed scenario through the HTTP API, and serve it.
     Demo(demo::DemoArgs),
+    /// Measure ingest, proofs, replay and open time against this machine's raw limits.
+    #[command(
+        after_help = "Examples:\n  lodestone bench --quick\n  lodestone bench --out bench.json"
+    )]
+    Bench(bench::BenchArgs),
     /// Append synthetic extraction events directly (crash tests and quick load).
     #[command(hide = true)]
     Loadgen(loadgen::LoadgenArgs),
@@ -122,6 +128,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::verify(args),
         Command::VerifyBundle(args) => verify::verify_bundle(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Bench(args) => bench::bench(args),
         Command::Loadgen(args) => loadgen::loadgen(args),
     }
 }
