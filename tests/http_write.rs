@@ -547,8 +547,10 @@ fn batch_route_answers_per_envelope() {
     let a = world.miner("alpha-co");
     let (size0, _) = world.server.head();
 
+    // Built once: an identical retry must be the very same bytes (times are in milliseconds).
+    let first = envelope(&event::extract("b-1", &a, "A-ORE", 1000), &[&a.key]);
     let envelopes = vec![
-        envelope(&event::extract("b-1", &a, "A-ORE", 1000), &[&a.key]),
+        first.clone(),
         // Depends on the previous one in the same request.
         envelope(
             &event::split("b-2", &a, "A-ORE", 1000, &[("A-1", 500), ("A-2", 500)]),
@@ -570,7 +572,7 @@ fn batch_route_answers_per_envelope() {
         envelope(&event::ship("b-5", &a, "A-2", "alpha-co"), &[&a.key]),
         envelope(&event::extract("b-6", &a, "A-ORE-2", 5), &[&a.key]),
         // An identical retry of the first one.
-        envelope(&event::extract("b-1", &a, "A-ORE", 1000), &[&a.key]),
+        first,
         // The id of b-6 with other content.
         envelope(&event::extract("b-6", &a, "A-ORE-2", 6), &[&a.key]),
     ];

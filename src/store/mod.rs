@@ -7,8 +7,8 @@
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `E` ‖ index (u64 BE) | the entry's canonical bincode bytes (the Merkle leaf) |
-//! | `N` ‖ level (u8) ‖ index (u64 BE) | 32-byte hash of a perfect subtree (level 0 = leaf hash) |
+//! | `E` ‖ index (u64 BE) | the entry's 32-byte leaf hash, then its canonical bincode bytes |
+//! | `N` ‖ level (u8) ‖ index (u64 BE) | 32-byte hash of a perfect subtree of level ≥ 1 |
 //! | `H` | the [`Head`]: size, root, last leaf hash, frontier, latest signed checkpoint |
 //! | `C` ‖ size (u64 BE) | the checkpoint signed for the block that ended at that size |
 //! | `G` | the genesis record |
@@ -21,6 +21,11 @@
 //!
 //! Records are bincode 2.0.1 (serde, standard configuration). Opening a store reads only the
 //! head: it never replays the log or loads the tree; proofs read O(log n) node hashes.
+//!
+//! A leaf hash lives in front of its entry rather than under its own key: one key less per entry
+//! on the write path, and a level-0 tile is one range read. The stored leaf hash is what the
+//! tree and the tiles publish; `verify` recomputes it from the bytes, so an altered entry is
+//! caught and located.
 
 mod keys;
 
@@ -197,9 +202,7 @@ impl Store {
             match sled::Config::new()
                 .path(dir.join("db"))
                 .cache_capacity(128 * 1024 * 1024)
-                // Writes append deltas to pages instead of rewriting them: block commits are
-                // the hot path here. Every commit flushes explicitly, so no background flusher.
-                .mode(sled::Mode::HighThroughput)
+                // Every block commit flushes explicitly: no background flusher.
                 .flush_every_ms(None)
                 .open()
             {
@@ -227,10 +230,22 @@ impl Store {
     /// once the block is durable.
     pub fn commit_block(&self, block: &Block, head: &Head) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        let leaves: std::collections::HashMap<u64, &Hash> = block
+            .nodes
+            .iter()
+            .filter(|(id, _)| id.level == 0)
+            .map(|(id, hash)| (id.index, hash))
+            .collect();
         for (index, bytes) in &block.entries {
-            batch.insert(&entry_key(*index)[..], bytes.as_slice());
+            let leaf = leaves.get(index).ok_or_else(|| StoreError::Missing {
+                what: format!("the leaf hash of entry {index} in its block"),
+            })?;
+            let mut value = Vec::with_capacity(Hash::LEN + bytes.len());
+            value.extend_from_slice(&leaf.0);
+            value.extend_from_slice(bytes);
+            batch.insert(&entry_key(*index)[..], value);
         }
-        for (id, hash) in &block.nodes {
+        for (id, hash) in block.nodes.iter().filter(|(id, _)| id.level > 0) {
             batch.insert(&node_key(*id)[..], &hash.0[..]);
         }
         let changes = &block.changes;
@@ -271,30 +286,57 @@ impl Store {
 
     /// The canonical bytes of entry `index`.
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(entry_key(index))?.map(|v| v.to_vec()))
+        self.db
+            .get(entry_key(index))?
+            .map(|v| split_entry(&v).map(|(_, bytes)| bytes.to_vec()))
+            .transpose()
     }
 
     /// Entries `start..end` (bytes), in order; stops early at the end of the log.
     pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.entry_values(start, end, |_, bytes| bytes.to_vec())
+    }
+
+    /// Reads stored entry values `start..end` and keeps what `pick` takes of each (leaf hash,
+    /// entry bytes).
+    fn entry_values<T>(
+        &self,
+        start: u64,
+        end: u64,
+        pick: impl Fn(Hash, &[u8]) -> T,
+    ) -> Result<Vec<T>, StoreError> {
         if start >= end {
             return Ok(Vec::new());
         }
         self.db
             .range(entry_key(start)..entry_key(end))
-            .map(|kv| kv.map(|(_, v)| v.to_vec()).map_err(StoreError::from))
+            .map(|kv| {
+                let (_, v) = kv?;
+                let (leaf, bytes) = split_entry(&v)?;
+                Ok(pick(leaf, bytes))
+            })
             .collect()
     }
 
-    /// Overwrites the stored bytes of one entry. Only for tamper-detection tests and tooling:
-    /// the ledger itself never rewrites an entry.
+    /// Overwrites the stored bytes of one entry, keeping its stored leaf hash. Only for
+    /// tamper-detection tests and tooling: the ledger itself never rewrites an entry.
     pub fn overwrite_entry_for_testing(&self, index: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.db.insert(entry_key(index), bytes)?;
+        let stored = self.db.get(entry_key(index))?.ok_or(StoreError::Missing {
+            what: format!("entry {index}"),
+        })?;
+        let (leaf, _) = split_entry(&stored)?;
+        let mut value = leaf.0.to_vec();
+        value.extend_from_slice(bytes);
+        self.db.insert(entry_key(index), value)?;
         self.db.flush()?;
         Ok(())
     }
 
     /// Hashes of `width` consecutive perfect nodes at `level`, from `start` (a tile's row).
     pub fn node_row(&self, level: u8, start: u64, width: u64) -> Result<Vec<Hash>, StoreError> {
+        if level == 0 {
+            return self.entry_values(start, start + width, |leaf, _| leaf);
+        }
         let from = node_key(NodeId {
             level,
             index: start,
@@ -387,22 +429,43 @@ impl HashReader for Store {
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, TreeError> {
         ids.iter()
             .map(|id| {
-                let value = self
-                    .db
-                    .get(node_key(*id))
-                    .map_err(|e| TreeError::Storage {
-                        message: e.to_string(),
-                    })?
-                    .ok_or(TreeError::MissingNode {
-                        level: id.level,
-                        index: id.index,
-                    })?;
-                Hash::from_slice(&value).map_err(|e| TreeError::Storage {
+                let storage = |e: &dyn std::fmt::Display| TreeError::Storage {
                     message: e.to_string(),
-                })
+                };
+                let key: Vec<u8> = if id.level == 0 {
+                    entry_key(id.index).to_vec()
+                } else {
+                    node_key(*id).to_vec()
+                };
+                let value =
+                    self.db
+                        .get(key)
+                        .map_err(|e| storage(&e))?
+                        .ok_or(TreeError::MissingNode {
+                            level: id.level,
+                            index: id.index,
+                        })?;
+                let hash = if id.level == 0 {
+                    split_entry(&value).map_err(|e| storage(&e))?.0
+                } else {
+                    Hash::from_slice(&value).map_err(|e| storage(&e))?
+                };
+                Ok(hash)
             })
             .collect()
     }
+}
+
+/// Splits a stored entry value into its leaf hash and the entry bytes.
+fn split_entry(value: &[u8]) -> Result<(Hash, &[u8]), StoreError> {
+    if value.len() < Hash::LEN {
+        return Err(StoreError::Corrupt {
+            what: "entry".into(),
+            detail: format!("{} bytes, shorter than its leaf hash", value.len()),
+        });
+    }
+    let (leaf, bytes) = value.split_at(Hash::LEN);
+    Ok((Hash::from_slice(leaf).expect("32 bytes"), bytes))
 }
 
 impl StateView for Store {
