@@ -72,7 +72,8 @@ pub async fn get_entry(
     P(index): P<u64>,
     Q(query): Q<EntryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let size = state.sequencer.head().size;
+    let head = state.sequencer.head();
+    let size = head.size;
     if index >= size {
         return Err(ApiError::not_found(format!(
             "entry {index} does not exist; the log has {size} entries"
@@ -80,7 +81,7 @@ pub async fn get_entry(
     }
     let mut body = entry_json(&state.store, index)?;
     if let Some(proof_size) = query.proof {
-        let (root, proof) = inclusion_at(&state.store, index, proof_size, size)?;
+        let (root, proof) = inclusion_at(&state.store, index, proof_size, &head)?;
         body["inclusion"] = json!({ "size": proof_size, "root": root, "proof": proof });
     }
     Ok(Json(body))
@@ -119,12 +120,15 @@ pub async fn list_entries(
     })))
 }
 
+/// An inclusion proof and the root it leads to; `head` answers the root of the current size
+/// without reading the tree.
 fn inclusion_at(
     store: &Store,
     index: u64,
     size: u64,
-    log_size: u64,
+    head: &crate::store::Head,
 ) -> Result<(crate::log::Hash, Vec<crate::log::Hash>), ApiError> {
+    let log_size = head.size;
     if size > log_size {
         return Err(ApiError::bad_request(
             "size_beyond_log",
@@ -138,7 +142,11 @@ fn inclusion_at(
         ));
     }
     let proof = inclusion_proof(index, size, store).map_err(ApiError::internal)?;
-    let root = root_hash(size, store).map_err(ApiError::internal)?;
+    let root = if size == log_size {
+        head.root
+    } else {
+        root_hash(size, store).map_err(ApiError::internal)?
+    };
     Ok((root, proof))
 }
 
@@ -154,9 +162,9 @@ pub async fn inclusion(
     State(state): State<AppState>,
     Q(query): Q<InclusionQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let log_size = state.sequencer.head().size;
-    let size = query.size.unwrap_or(log_size);
-    let (root, proof) = inclusion_at(&state.store, query.index, size, log_size)?;
+    let head = state.sequencer.head();
+    let size = query.size.unwrap_or(head.size);
+    let (root, proof) = inclusion_at(&state.store, query.index, size, &head)?;
     let leaf_hash = state
         .store
         .read_hashes(&[NodeId::leaf(query.index)])

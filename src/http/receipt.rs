@@ -1,12 +1,15 @@
 //! Receipts: what a submitter gets once its entry is durable — the entry index and leaf hash,
 //! the signed checkpoint of the block that appended it, and an RFC 9162 inclusion proof against
-//! that checkpoint. A receipt is rebuilt from the store the same way every time, so an identical
-//! retry gets the very same receipt.
+//! that checkpoint. A receipt is always made against the checkpoint of the block that appended
+//! the entry, so an identical retry gets the very same receipt.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::log::checkpoint::Checkpoint;
-use crate::log::tree::{inclusion_proof, HashReader, NodeId};
+use crate::log::tree::{inclusion_proof, HashReader, NodeId, TreeError};
 use crate::log::Hash;
 use crate::store::Store;
 
@@ -37,23 +40,73 @@ pub fn note_body(note: &str) -> &str {
     }
 }
 
-/// Builds the receipt of entry `index` from the store.
+/// Parses the checkpoint note the log itself signed.
+pub fn parse_own_checkpoint(note: &str) -> Result<Checkpoint, ApiError> {
+    Checkpoint::parse(note_body(note)).map_err(ApiError::internal)
+}
+
+/// Builds the receipt of entry `index`, looking up the checkpoint of the block that appended it.
 pub fn build(store: &Store, index: u64) -> Result<ReceiptBody, ApiError> {
-    let checkpoint = store
+    let note = store
         .checkpoint_covering(index)
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::internal(format!("no checkpoint covers entry {index}")))?;
-    let parsed = Checkpoint::parse(note_body(&checkpoint)).map_err(ApiError::internal)?;
-    let leaf_hash = store
+    let checkpoint = parse_own_checkpoint(&note)?;
+    build_against(store, index, &note, &checkpoint)
+}
+
+/// Builds the receipt of entry `index` against a known checkpoint (its block's).
+pub fn build_against(
+    reader: &impl HashReader,
+    index: u64,
+    note: &str,
+    checkpoint: &Checkpoint,
+) -> Result<ReceiptBody, ApiError> {
+    let leaf_hash = reader
         .read_hashes(&[NodeId::leaf(index)])
         .map_err(ApiError::internal)?[0];
-    let proof = inclusion_proof(index, parsed.size, store).map_err(ApiError::internal)?;
+    let proof = inclusion_proof(index, checkpoint.size, reader).map_err(ApiError::internal)?;
     Ok(ReceiptBody {
         index,
         leaf_hash,
-        size: parsed.size,
-        root: parsed.root,
-        checkpoint,
+        size: checkpoint.size,
+        root: checkpoint.root,
+        checkpoint: note.to_owned(),
         proof,
     })
+}
+
+/// A [`HashReader`] that remembers what it read: the receipts of one bulk request share most of
+/// their proof nodes. One per thread.
+pub struct MemoReader<'a> {
+    store: &'a Store,
+    memo: RefCell<HashMap<NodeId, Hash>>,
+}
+
+impl<'a> MemoReader<'a> {
+    /// An empty memo over `store`.
+    pub fn new(store: &'a Store) -> Self {
+        MemoReader {
+            store,
+            memo: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl HashReader for MemoReader<'_> {
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, TreeError> {
+        let missing: Vec<NodeId> = {
+            let memo = self.memo.borrow();
+            ids.iter()
+                .filter(|id| !memo.contains_key(id))
+                .copied()
+                .collect()
+        };
+        if !missing.is_empty() {
+            let read = self.store.read_hashes(&missing)?;
+            self.memo.borrow_mut().extend(missing.into_iter().zip(read));
+        }
+        let memo = self.memo.borrow();
+        Ok(ids.iter().map(|id| memo[id]).collect())
+    }
 }

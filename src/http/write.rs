@@ -7,13 +7,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
+use std::collections::HashMap;
 
 use crate::model::envelope::Envelope;
 use crate::model::event::Event;
-use crate::sequencer::Submission;
+use crate::sequencer::{Receipt, Submission};
 
 use super::extract::Body;
-use super::{receipt, ApiError, AppState, MAX_BATCH_ENVELOPES};
+use super::{receipt, ApiError, AppState, ReceiptBody, MAX_BATCH_ENVELOPES};
 
 fn parse(bytes: &[u8]) -> Result<Submission, ApiError> {
     submission(Envelope::from_json(bytes)?)
@@ -64,7 +65,15 @@ pub async fn submit_one(State(state): State<AppState>, Body(body): Body) -> Resp
     match outcome {
         Ok(done) => {
             let store = state.store.clone();
-            match tokio::task::spawn_blocking(move || receipt::build(&store, done.index)).await {
+            let made = move || {
+                if done.duplicate {
+                    return receipt::build(&store, done.index);
+                }
+                // A fresh entry: the sequencer's checkpoint is its block's.
+                let checkpoint = receipt::parse_own_checkpoint(&done.checkpoint)?;
+                receipt::build_against(&store, done.index, &done.checkpoint, &checkpoint)
+            };
+            match tokio::task::spawn_blocking(made).await {
                 Ok(Ok(body)) => {
                     let status = if done.duplicate {
                         StatusCode::OK
@@ -113,30 +122,47 @@ pub async fn submit_batch(State(state): State<AppState>, Body(body): Body) -> Re
     let store = state.store.clone();
     let results = tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;
-        let merged: Vec<Result<(u64, bool), ApiError>> = parsed
+        let merged: Vec<Result<Receipt, ApiError>> = parsed
             .into_iter()
             .map(|p| match p {
                 Err(e) => Err(e),
-                Ok(_) => match outcomes.next().expect("one outcome per submission") {
-                    Ok(done) => Ok((done.index, done.duplicate)),
-                    Err(e) => Err(ApiError::from(e)),
-                },
+                Ok(_) => outcomes
+                    .next()
+                    .expect("one outcome per submission")
+                    .map_err(ApiError::from),
             })
             .collect();
+        // Fresh entries share their block's checkpoint: parse each once.
+        let mut checkpoints = HashMap::new();
+        for done in merged.iter().flatten().filter(|d| !d.duplicate) {
+            checkpoints
+                .entry(done.size)
+                .or_insert_with(|| receipt::parse_own_checkpoint(&done.checkpoint));
+        }
+        let make = |reader: &mut receipt::MemoReader<'_>, done: Receipt| {
+            if done.duplicate {
+                return Ok((receipt::build(&store, done.index)?, true));
+            }
+            let checkpoint = checkpoints[&done.size].as_ref().map_err(Clone::clone)?;
+            let body = receipt::build_against(&*reader, done.index, &done.checkpoint, checkpoint)?;
+            Ok((body, false))
+        };
         merged
             .into_par_iter()
-            .map(
-                |r| match r.and_then(|(index, dup)| Ok((receipt::build(&store, index)?, dup))) {
-                    Ok((receipt, duplicate)) => serde_json::json!({
-                        "status": if duplicate { 200 } else { 201 },
-                        "receipt": receipt,
-                    }),
-                    Err(e) => serde_json::json!({
-                        "status": e.status.as_u16(),
-                        "problem": e.problem(),
-                    }),
-                },
+            .map_init(
+                || receipt::MemoReader::new(&store),
+                |reader, r| r.and_then(|done| make(reader, done)),
             )
+            .map(|r: Result<(ReceiptBody, bool), ApiError>| match r {
+                Ok((receipt, duplicate)) => serde_json::json!({
+                    "status": if duplicate { 200 } else { 201 },
+                    "receipt": receipt,
+                }),
+                Err(e) => serde_json::json!({
+                    "status": e.status.as_u16(),
+                    "problem": e.problem(),
+                }),
+            })
             .collect::<Vec<_>>()
     })
     .await;

@@ -201,7 +201,7 @@ impl Store {
         loop {
             match sled::Config::new()
                 .path(dir.join("db"))
-                .cache_capacity(128 * 1024 * 1024)
+                .cache_capacity(64 * 1024 * 1024)
                 // Every block commit flushes explicitly: no background flusher.
                 .flush_every_ms(None)
                 .open()

@@ -51,6 +51,10 @@ fn countries() {
     assert_eq!(ASSIGNED_COUNTRIES.split(' ').count(), 249);
     let codes: Vec<&str> = ASSIGNED_COUNTRIES.split(' ').collect();
     assert!(codes.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+    assert!(codes.iter().all(|c| c.len() == 2 && is_assigned_country(c)));
+    for absent in ["AA", "AB", "ZZ", "XK", "ZX", "MN0"] {
+        assert!(!is_assigned_country(absent), "{absent}");
+    }
     for ok in ["CN", "US", "AU", "MM", "MY", "JP", "VN", "CH"] {
         assert!(CountryCode::new(ok).is_ok(), "{ok}");
     }
