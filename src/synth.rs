@@ -13,7 +13,7 @@
 //! merge → beneficiation → ship/receive (small transit loss) → cracking → separation → assay →
 //! split → reduction → alloying → magnet making (iron and boron added) → split into lots →
 //! assembly into motors and products, with retirements, scrap recycling and certificates along
-//! the way (see [`flow`]).
+//! the way (the flow planner, `src/synth/flow.rs`, draws the picture).
 //!
 //! A [`Lane`] interleaves several flows. Lanes never share a batch, so the events of different
 //! lanes may be appended in any interleaving — which is what concurrent clients do — while each

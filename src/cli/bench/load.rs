@@ -62,8 +62,8 @@ pub struct Load {
     pub latency: Latencies,
     /// The first failure, for the report.
     pub first_failure: Option<String>,
-    /// Paced runs: bursts of answers slower than [`SLOW_MS`], as (seconds into the run when the
-    /// first slow request was due, slow requests, worst milliseconds).
+    /// Paced runs only: bursts of answers slower than [`SLOW_MS`], as (seconds into the run when
+    /// the first slow request was due, slow requests, worst milliseconds).
     pub stalls: Vec<(f64, usize, f64)>,
 }
 
@@ -231,14 +231,19 @@ fn drive(
 
 /// Bulk ingest: each lane's request bodies (`batch_body`) posted in order.
 pub fn bulk(base: &str, lanes: &[Vec<Vec<u8>>]) -> Load {
-    drive(&format!("{base}/v1/entries:batch"), lanes, true, |_, _| {
+    let mut load = drive(&format!("{base}/v1/entries:batch"), lanes, true, |_, _| {
         None
-    })
+    });
+    // Closed loop: there is no schedule to fall behind.
+    load.stalls.clear();
+    load
 }
 
 /// Single submissions, closed loop: each lane posts its envelopes one after another.
 pub fn single(base: &str, lanes: &[Vec<Vec<u8>>]) -> Load {
-    drive(&format!("{base}/v1/entries"), lanes, false, |_, _| None)
+    let mut load = drive(&format!("{base}/v1/entries"), lanes, false, |_, _| None);
+    load.stalls.clear();
+    load
 }
 
 /// Single submissions offered at `per_sec` in total, open loop: lane `i` of `n` sends its
