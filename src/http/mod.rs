@@ -10,7 +10,7 @@ pub mod error;
 mod extract;
 mod log_api;
 mod pages;
-mod receipt;
+pub mod receipt;
 mod tiles;
 mod write;
 
