@@ -10,15 +10,19 @@
 //! The first failure is reported with the index of the entry at fault. Pure: entries come in as
 //! bytes; fetching them is the caller's job.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::ledger::signatures::{pre_verify, EnvelopeSignatures};
-use crate::ledger::{self, EntryContext, LedgerError, MemState, StateView};
+use crate::ledger::{self, EntryContext, LedgerError, MemState};
 use crate::log::hash::leaf_hash;
 use crate::log::tree::{root_hash, MemoryHashes};
 use crate::log::Hash;
 use crate::model::entry::{Entry, EntryError};
-use crate::model::event::{Event, EventError};
+use crate::model::event::{Event, EventBody, EventError};
+use crate::model::{KeyId, PublicKey};
 
 /// Why the audit failed, located at the first bad entry where there is one.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +154,21 @@ pub struct Replay {
     tree: MemoryHashes,
     prev: Hash,
     last_logged_at_ms: u64,
+    /// Every key registered so far, for batch-verifying the next step on another thread.
+    keys: Arc<HashMap<KeyId, PublicKey>>,
 }
+
+/// One step decoded, parsed and signature-checked, ready to be applied in order.
+pub struct PreparedStep {
+    first: u64,
+    items: Vec<ReplayItem>,
+    decoded: Vec<(Entry, Event)>,
+    verified: Vec<Vec<KeyId>>,
+}
+
+/// The entries a full replay needs, in steps: `fetch(start, end)` returns entries
+/// `start..end`. Steps are whole tiles, at least [`REPLAY_STEP`] entries.
+pub const REPLAY_STEP: u64 = 4096;
 
 impl Default for Replay {
     fn default() -> Self {
@@ -166,6 +184,7 @@ impl Replay {
             tree: MemoryHashes::new(),
             prev: Hash::default(),
             last_logged_at_ms: 0,
+            keys: Arc::new(HashMap::new()),
         }
     }
 
@@ -185,11 +204,21 @@ impl Replay {
     }
 
     /// Replays the next entries (the chunk's signatures are batch-verified together).
-    pub fn push(&mut self, chunk: &[ReplayItem]) -> Result<(), ReplayError> {
-        let first = self.size();
-        // Decoding and parsing are independent per entry: spread them over all cores, like the
-        // signature checks that follow. Only applying the rules is sequential.
-        let decoded = chunk
+    pub fn push(&mut self, chunk: Vec<ReplayItem>) -> Result<(), ReplayError> {
+        let prepared = Replay::prepare(self.size(), chunk, &self.keys)?;
+        self.apply_step(prepared)
+    }
+
+    /// Decodes, parses and batch-verifies a step that starts at entry `first`, on all cores,
+    /// without touching the state: it can run on another thread while the step before it is
+    /// applied. `keys` are the keys registered before the step (a key registered inside it, or
+    /// in a step still being applied, is checked inline when the rules ask for it).
+    pub fn prepare(
+        first: u64,
+        items: Vec<ReplayItem>,
+        keys: &HashMap<KeyId, PublicKey>,
+    ) -> Result<PreparedStep, ReplayError> {
+        let decoded = items
             .par_iter()
             .enumerate()
             .map(|(offset, item)| {
@@ -204,19 +233,43 @@ impl Replay {
             .into_iter()
             // In order, so the error reported is the first bad entry's.
             .collect::<Result<Vec<_>, ReplayError>>()?;
-        let items: Vec<_> = decoded.iter().map(|(e, ev)| (&e.envelope, ev)).collect();
-        let state = &self.state;
-        let verified = pre_verify(&items, |key_id| {
-            state
-                .key(key_id)
-                .ok()
-                .flatten()
-                .map(|record| record.public_key)
-        });
-        for (((entry, event), item), verified) in decoded.iter().zip(chunk).zip(&verified) {
+        let pairs: Vec<_> = decoded.iter().map(|(e, ev)| (&e.envelope, ev)).collect();
+        let verified = pre_verify(&pairs, |key_id| keys.get(key_id).copied());
+        Ok(PreparedStep {
+            first,
+            items,
+            decoded,
+            verified,
+        })
+    }
+
+    /// Applies a prepared step: chain, leaf hashes, every rule, in order.
+    pub fn apply_step(&mut self, step: PreparedStep) -> Result<(), ReplayError> {
+        assert_eq!(step.first, self.size(), "steps are applied in order");
+        let mut registry_changed = false;
+        for (((entry, event), item), verified) in
+            step.decoded.iter().zip(&step.items).zip(&step.verified)
+        {
             self.apply(entry, event, item, verified)?;
+            registry_changed |= matches!(
+                event.body,
+                EventBody::Genesis(_) | EventBody::RegisterActor(_) | EventBody::UpdateActor(_)
+            );
+        }
+        if registry_changed {
+            self.keys = Arc::new(
+                self.state
+                    .keys()
+                    .map(|record| (record.key_id, record.public_key))
+                    .collect(),
+            );
         }
         Ok(())
+    }
+
+    /// The keys registered so far (a cheap shared snapshot).
+    pub fn keys(&self) -> Arc<HashMap<KeyId, PublicKey>> {
+        Arc::clone(&self.keys)
     }
 
     fn apply(
@@ -224,7 +277,7 @@ impl Replay {
         entry: &Entry,
         event: &Event,
         item: &ReplayItem,
-        verified: &[crate::model::KeyId],
+        verified: &[KeyId],
     ) -> Result<(), ReplayError> {
         let index = self.size();
         if entry.index != index {
@@ -305,4 +358,59 @@ impl Replay {
         }
         Ok(())
     }
+}
+
+/// Why [`replay_log`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayRunError<E> {
+    /// Entries could not be fetched.
+    #[error("{0}")]
+    Fetch(E),
+    /// An entry failed the audit.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+/// Replays entries `0..size` fetched by `fetch(start, end)`, pipelined: while step *k* is
+/// applied on this thread, step *k + 1* is fetched, decoded and batch-verified on another.
+/// `progress` is told the number of entries applied. Returns the replay so far either way, so
+/// the caller can report how far it got.
+pub fn replay_log<E: Send>(
+    size: u64,
+    fetch: impl Fn(u64, u64) -> Result<Vec<ReplayItem>, E> + Sync,
+    mut progress: impl FnMut(u64),
+) -> (Replay, Result<(), ReplayRunError<E>>) {
+    use crate::log::tile::TILE_WIDTH;
+
+    let mut replay = Replay::new();
+    let keys = std::sync::Mutex::new(replay.keys());
+    let outcome = std::thread::scope(|scope| {
+        let (steps, prepared) = std::sync::mpsc::sync_channel(1);
+        let keys = &keys;
+        let fetch = &fetch;
+        scope.spawn(move || {
+            let mut start = 0;
+            while start < size {
+                let end = ((start / TILE_WIDTH) * TILE_WIDTH + REPLAY_STEP).min(size);
+                let step = fetch(start, end)
+                    .map_err(ReplayRunError::Fetch)
+                    .and_then(|items| {
+                        let known = Arc::clone(&keys.lock().expect("keys lock"));
+                        Ok(Replay::prepare(start, items, &known)?)
+                    });
+                let failed = step.is_err();
+                if steps.send(step).is_err() || failed {
+                    return;
+                }
+                start = end;
+            }
+        });
+        for step in prepared {
+            replay.apply_step(step?)?;
+            *keys.lock().expect("keys lock") = replay.keys();
+            progress(replay.size());
+        }
+        Ok(())
+    });
+    (replay, outcome)
 }

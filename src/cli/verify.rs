@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::audit::replay::{Replay, ReplayItem};
+use crate::audit::replay::{replay_log, ReplayItem, ReplayRunError};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::note::NoteVerifier;
 use crate::log::tile::{TilePath, TILE_WIDTH};
@@ -23,9 +23,6 @@ use crate::store::Store;
 
 use super::client::Client;
 use super::output;
-
-/// Entries replayed per step (whole tiles, at least this many).
-const REPLAY_CHUNK: usize = 4096;
 
 /// `lodestone verify`.
 #[derive(Args, Debug)]
@@ -233,31 +230,28 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .expect("static template")
         .progress_chars("=> "),
     );
-    let mut replay = Replay::new();
-    let mut outcome = Ok(());
-    let mut start = 0;
-    while start < checkpoint.size {
-        // A few tiles per replay step: larger batches for the signature checks.
-        let mut chunk = Vec::new();
-        while start < checkpoint.size && chunk.len() < REPLAY_CHUNK {
-            let width = (TILE_WIDTH - start % TILE_WIDTH).min(checkpoint.size - start);
-            chunk.extend(source.chunk(start, width)?);
-            start += width;
+    // Fetch, decode and batch-verify the next step while this one is applied.
+    let fetch = |start: u64, end: u64| -> anyhow::Result<Vec<ReplayItem>> {
+        let mut items = Vec::with_capacity((end - start) as usize);
+        let mut at = start;
+        while at < end {
+            let width = (TILE_WIDTH - at % TILE_WIDTH).min(end - at);
+            items.extend(source.chunk(at, width)?);
+            at += width;
         }
-        if let Err(e) = replay.push(&chunk) {
-            outcome = Err(e);
-            break;
-        }
-        progress.set_position(start);
-    }
+        Ok(items)
+    };
+    let (replay, outcome) = replay_log(checkpoint.size, fetch, |done| progress.set_position(done));
     progress.finish_and_clear();
-    let outcome = outcome.and_then(|()| {
-        replay.finish(
+    let outcome = match outcome {
+        Ok(()) => replay.finish(
             checkpoint.size,
             checkpoint.root,
             seen.as_ref().map(|s| (s.size, s.root)),
-        )
-    });
+        ),
+        Err(ReplayRunError::Replay(e)) => Err(e),
+        Err(ReplayRunError::Fetch(e)) => return Err(e),
+    };
 
     match outcome {
         Ok(()) => {

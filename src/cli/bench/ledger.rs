@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
 
-use crate::audit::replay::{Replay, ReplayItem};
+use crate::audit::replay::{replay_log, ReplayItem, ReplayRunError};
 use crate::ledger::{BatchOrigin, StateView};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::note::NoteVerifier;
-use crate::log::tile::TILE_WIDTH;
 use crate::log::tree::inclusion_proof;
 use crate::model::ids::{ActorId, BatchId};
 use crate::model::keys::SecretKeyFile;
@@ -181,31 +180,37 @@ pub fn replay(dir: &DataDir) -> anyhow::Result<ReplayFigures> {
     let store = Store::open(dir.root())?;
     let head = store.head()?.context("the ledger is empty")?;
     let checkpoint = Checkpoint::open(&head.checkpoint, &verifier)?;
-    let mut replay = Replay::new();
-    let (mut position, mut read, mut leaf_bytes) = (0u64, Duration::ZERO, 0u64);
-    while position < checkpoint.size {
-        let width = (TILE_WIDTH - position % TILE_WIDTH).min(checkpoint.size - position);
+    // Exactly as `lodestone verify --data`: the same pipelined replay over the same reads.
+    let read = std::sync::Mutex::new(Duration::ZERO);
+    let leaf_bytes = std::sync::atomic::AtomicU64::new(0);
+    let fetch = |start: u64, end: u64| -> anyhow::Result<Vec<ReplayItem>> {
         let reading = Instant::now();
-        let entries = store.entries(position, position + width)?;
-        let leaves = store.node_row(0, position, width)?;
-        read += reading.elapsed();
-        if entries.len() as u64 != width || leaves.len() as u64 != width {
-            bail!("entries {position}..{} are missing", position + width);
+        let entries = store.entries(start, end)?;
+        let leaves = store.node_row(0, start, end - start)?;
+        *read.lock().expect("lock") += reading.elapsed();
+        if entries.len() as u64 != end - start || leaves.len() as u64 != end - start {
+            bail!("entries {start}..{end} are missing");
         }
-        let items: Vec<ReplayItem> = entries
+        Ok(entries
             .into_iter()
             .zip(leaves)
             .map(|(bytes, leaf)| {
-                leaf_bytes += bytes.len() as u64;
+                leaf_bytes.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 ReplayItem {
                     bytes,
                     published_leaf: Some(leaf),
                 }
             })
-            .collect();
-        replay.push(&items)?;
-        position += width;
+            .collect())
+    };
+    let (replay, outcome) = replay_log(checkpoint.size, fetch, |_| {});
+    match outcome {
+        Ok(()) => {}
+        Err(ReplayRunError::Fetch(e)) => return Err(e),
+        Err(ReplayRunError::Replay(e)) => return Err(e.into()),
     }
+    let read = read.into_inner().expect("lock");
+    let leaf_bytes = leaf_bytes.into_inner();
     replay.finish(checkpoint.size, checkpoint.root, None)?;
     let elapsed = start.elapsed();
     Ok(ReplayFigures {
