@@ -244,8 +244,24 @@ impl Replay {
     }
 
     /// Applies a prepared step: chain, leaf hashes, every rule, in order.
-    pub fn apply_step(&mut self, step: PreparedStep) -> Result<(), ReplayError> {
+    pub fn apply_step(&mut self, mut step: PreparedStep) -> Result<(), ReplayError> {
         assert_eq!(step.first, self.size(), "steps are applied in order");
+        // Signatures by keys registered after the step was prepared (in the step before it):
+        // batch-verify them now, with the keys known at this point, rather than one by one.
+        let late: Vec<usize> = (0..step.decoded.len())
+            .filter(|&i| step.verified[i].is_empty())
+            .collect();
+        if !late.is_empty() {
+            let pairs: Vec<_> = late
+                .iter()
+                .map(|&i| (&step.decoded[i].0.envelope, &step.decoded[i].1))
+                .collect();
+            let keys = &self.keys;
+            let verified = pre_verify(&pairs, |key_id| keys.get(key_id).copied());
+            for (i, keys) in late.into_iter().zip(verified) {
+                step.verified[i] = keys;
+            }
+        }
         let mut registry_changed = false;
         for (((entry, event), item), verified) in
             step.decoded.iter().zip(&step.items).zip(&step.verified)
@@ -391,7 +407,10 @@ pub fn replay_log<E: Send>(
         scope.spawn(move || {
             let mut start = 0;
             while start < size {
-                let end = ((start / TILE_WIDTH) * TILE_WIDTH + REPLAY_STEP).min(size);
+                // One tile first: a log starts with its registrations, and the keys they add
+                // should be known when the big steps are prepared.
+                let step = if start == 0 { TILE_WIDTH } else { REPLAY_STEP };
+                let end = ((start / TILE_WIDTH) * TILE_WIDTH + step).min(size);
                 let step = fetch(start, end)
                     .map_err(ReplayRunError::Fetch)
                     .and_then(|items| {
