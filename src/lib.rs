@@ -13,8 +13,10 @@
 //!   the entry before it. No I/O.
 //! - [`audit`]: provenance DAGs, origin shares, bundles and full replay audits.
 //! - [`store`]: the sled layout and the atomic block commit.
-//! - [`sequencer`]: group commit.
+//! - [`sequencer`]: group commit (verify, validate, persist, overlapping block by block).
+//! - [`service`]: a ledger directory: `init`, and opening it with its sequencer running.
 //! - [`http`] and [`cli`]: the edges.
+//! - [`scenario`] (the seed supply chain) and [`synth`] (a synthetic network for benchmarks).
 
 pub mod audit;
 pub mod cli;
