@@ -254,6 +254,12 @@ fn init_serve_register_submit_query_verify_then_tamper_and_restore() {
     let (status, provenance) = get_json(&format!("{url}/v1/batches/MP-NDPR-1/provenance"));
     assert_eq!(status, 200, "{provenance}");
     assert_eq!(provenance["mined_g"], 200_000, "{provenance}");
+    // Origin shares alone, without the DAG.
+    let (status, shares) = get_json(&format!("{url}/v1/batches/MP-NDPR-1/provenance?dag=false"));
+    assert_eq!(status, 200, "{shares}");
+    assert!(shares.get("dag").is_none(), "{shares}");
+    assert_eq!(shares["origins_by_site"], provenance["origins_by_site"]);
+    assert_eq!(shares["batch"], "MP-NDPR-1");
     let sites = provenance["origins_by_site"].as_array().unwrap();
     assert_eq!(sites.len(), 1, "{provenance}");
     assert_eq!(sites[0]["site"], "mountain-pass");

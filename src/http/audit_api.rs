@@ -14,7 +14,7 @@ use crate::ledger::{BatchOrigin, StateView};
 use crate::model::entry::Entry;
 use crate::model::ids::{ActorId, BatchId, SiteId};
 
-use super::extract::{Body, P};
+use super::extract::{Body, P, Q};
 use super::{ApiError, AppState};
 
 impl From<AuditError> for ApiError {
@@ -137,15 +137,39 @@ fn batch_view(record: &crate::ledger::BatchRecord) -> Value {
     })
 }
 
-/// `GET /v1/batches/{id}/provenance`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenanceQuery {
+    /// `false` leaves the upstream DAG out of the answer (origin shares only).
+    dag: Option<bool>,
+}
+
+/// The origin shares without the DAG (`?dag=false`).
+#[derive(serde::Serialize)]
+struct Shares<'a> {
+    batch: &'a BatchId,
+    #[serde(flatten)]
+    origins: &'a audit::OriginReport,
+}
+
+/// `GET /v1/batches/{id}/provenance[?dag=false]`.
 pub async fn provenance(
     State(state): State<AppState>,
     P(id): P<String>,
-) -> Result<Json<Value>, ApiError> {
+    Q(query): Q<ProvenanceQuery>,
+) -> Result<Response, ApiError> {
     let id: BatchId = parse_id("batch id", &id)?;
     let store = state.store.clone();
     let provenance = blocking(move || Ok(audit::provenance(&store, &id, MAX_DAG_NODES)?)).await?;
-    Ok(Json(json!(provenance)))
+    Ok(if query.dag == Some(false) {
+        Json(Shares {
+            batch: &provenance.batch,
+            origins: &provenance.origins,
+        })
+        .into_response()
+    } else {
+        Json(provenance).into_response()
+    })
 }
 
 /// `GET /v1/batches/{id}/downstream`.

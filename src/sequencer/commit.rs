@@ -146,7 +146,7 @@ impl Validator {
         if !block.entries.is_empty() {
             self.view.push(PendingLayer {
                 end_size: next.size,
-                changes: Arc::new(block.changes.clone()),
+                block: Arc::clone(&block),
             });
         }
         self.head = next.clone();

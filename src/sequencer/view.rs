@@ -18,14 +18,14 @@ use crate::ledger::{
 };
 use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
 use crate::model::KeyId;
-use crate::store::Store;
+use crate::store::{Block, Store};
 
-/// A validated block's state changes, waiting to become durable.
+/// A validated block, waiting to become durable; its state changes are read from here.
 pub(super) struct PendingLayer {
     /// Tree size once this block is durable.
     pub(super) end_size: u64,
-    /// What the block changes.
-    pub(super) changes: Arc<StateChanges>,
+    /// The block (shared with the persist stage, not copied).
+    pub(super) block: Arc<Block>,
 }
 
 #[derive(Default)]
@@ -75,7 +75,7 @@ impl PendingView {
     /// Adds a validated block's changes (newest) and brings the registry cache up to date.
     pub(super) fn push(&mut self, layer: PendingLayer) {
         let cache = self.cache.get_mut();
-        let changes = &layer.changes;
+        let changes = &layer.block.changes;
         if let Some(genesis) = &changes.genesis {
             cache.genesis = Some(genesis.clone());
         }
@@ -108,7 +108,7 @@ impl PendingView {
         self.layers
             .iter()
             .rev()
-            .find_map(|l| find(&l.changes).cloned())
+            .find_map(|l| find(&l.block.changes).cloned())
     }
 }
 
