@@ -8,8 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use lodestone::log::{
     consistency_proof, inclusion_proof, leaf_hash, open_note, root_hash, sign_note,
-    verify_consistency, verify_inclusion, Hash, MemoryHashes, NoteError, NoteSigner,
-    NoteVerifier,
+    verify_consistency, verify_inclusion, Hash, MemoryHashes, NoteError, NoteSigner, NoteVerifier,
 };
 use serde_json::Value;
 
@@ -37,7 +36,8 @@ fn load(path: &Path) -> Value {
 }
 
 fn bytes_field(value: &Value) -> Vec<u8> {
-    B64.decode(value.as_str().expect("hash field is a string")).unwrap()
+    B64.decode(value.as_str().expect("hash field is a string"))
+        .unwrap()
 }
 
 /// Roots and proof elements. The vectors use placeholders (`""`, `"ZG9uJ3QgY2FyZSAx"` =
@@ -116,7 +116,10 @@ fn rfc6962_inclusion_vectors() {
     }
     assert_eq!((files.len(), accepted, rejected), (98, 6, 92));
     assert_eq!(untyped, 11, "vectors whose leaf hash is not 32 bytes");
-    assert_eq!(regenerated, 5, "happy paths over the RFC 6962 reference tree");
+    assert_eq!(
+        regenerated, 5,
+        "happy paths over the RFC 6962 reference tree"
+    );
 }
 
 #[test]
@@ -146,7 +149,10 @@ fn rfc6962_consistency_vectors() {
         }
     }
     assert_eq!((files.len(), accepted, rejected), (98, 6, 92));
-    assert_eq!(regenerated, 5, "happy paths over the RFC 6962 reference tree");
+    assert_eq!(
+        regenerated, 5,
+        "happy paths over the RFC 6962 reference tree"
+    );
 }
 
 fn note_vectors() -> Value {
@@ -167,7 +173,10 @@ fn signed_note_keys() {
     assert_eq!(verifier.to_text(), str_field(&v, "verifier_key"));
     assert_eq!(second.to_text(), str_field(&v, "second_verifier_key"));
     assert_eq!(signer.verifier(), verifier);
-    assert_eq!((signer.name(), signer.key_id()), ("PeterNeumann", 0xc74f20a3));
+    assert_eq!(
+        (signer.name(), signer.key_id()),
+        ("PeterNeumann", 0xc74f20a3)
+    );
     assert_eq!((second.name(), second.key_id()), ("EnochRoot", 0xaf0cfe78));
 
     let bad = v["bad_verifier_keys"].as_array().unwrap();

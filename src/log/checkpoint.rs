@@ -22,7 +22,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::hash::Hash;
-use super::note::{is_valid_key_name, open_note, sign_unchecked, NoteError, NoteSigner, NoteVerifier};
+use super::note::{
+    is_valid_key_name, open_note, sign_unchecked, NoteError, NoteSigner, NoteVerifier,
+};
 
 /// Why a checkpoint was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,7 +128,12 @@ impl Checkpoint {
 
     /// The note text: `origin\nsize\nbase64(root)\n` then each extension line and `\n`.
     pub fn to_text(&self) -> String {
-        let mut text = format!("{}\n{}\n{}\n", self.origin, self.size, self.root.to_base64());
+        let mut text = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            self.root.to_base64()
+        );
         for line in &self.extensions {
             text.push_str(line);
             text.push('\n');

@@ -70,9 +70,11 @@ impl Hash {
 
     /// Builds a hash from a slice that must be exactly 32 bytes long.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, HashParseError> {
-        <[u8; 32]>::try_from(bytes).map(Hash).map_err(|_| HashParseError {
-            reason: "wrong length",
-        })
+        <[u8; 32]>::try_from(bytes)
+            .map(Hash)
+            .map_err(|_| HashParseError {
+                reason: "wrong length",
+            })
     }
 
     /// Standard base64 (with padding).

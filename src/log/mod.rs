@@ -24,8 +24,8 @@ pub use checkpoint::{Checkpoint, CheckpointError};
 pub use hash::{empty_root, leaf_hash, node_hash, Hash};
 pub use note::{open_note, sign_note, Note, NoteError, NoteSignature, NoteSigner, NoteVerifier};
 pub use tile::{
-    decode_entry_bundle, encode_entry_bundle, tile_node_ids, tiles_for_size, TileError,
-    TileHashes, TilePath, TILE_HEIGHT, TILE_WIDTH,
+    decode_entry_bundle, encode_entry_bundle, tile_node_ids, tiles_for_size, TileError, TileHashes,
+    TilePath, TILE_HEIGHT, TILE_WIDTH,
 };
 pub use tree::{
     consistency_proof, inclusion_proof, root_from_inclusion_proof, root_hash, verify_consistency,

@@ -373,10 +373,7 @@ mod tests {
         for bad in cases {
             assert!(open_note(&bad, &[&v]).is_err(), "{bad:?}");
         }
-        let many = format!(
-            "a\n\n{}",
-            signed[3..].repeat(MAX_SIGNATURES + 1)
-        );
+        let many = format!("a\n\n{}", signed[3..].repeat(MAX_SIGNATURES + 1));
         assert_eq!(
             open_note(&many, &[&v]),
             Err(NoteError::TooManySignatures {
@@ -393,7 +390,8 @@ mod tests {
     #[test]
     fn unknown_signatures_are_ignored_but_needed_known_one() {
         let s = signer();
-        let other = NoteSigner::new("other", ed25519_dalek::SigningKey::from_bytes(&[7; 32])).unwrap();
+        let other =
+            NoteSigner::new("other", ed25519_dalek::SigningKey::from_bytes(&[7; 32])).unwrap();
         let signed = sign_note("a\n", &[&other, &s]).unwrap();
         let note = open_note(&signed, &[&s.verifier()]).unwrap();
         assert_eq!(note.signatures.len(), 2);
@@ -407,9 +405,11 @@ mod tests {
             })
         );
         // Same name, other key (so another id): unknown, ignored.
-        let impostor =
-            NoteSigner::new("PeterNeumann", ed25519_dalek::SigningKey::from_bytes(&[9; 32]))
-                .unwrap();
+        let impostor = NoteSigner::new(
+            "PeterNeumann",
+            ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+        )
+        .unwrap();
         let both = sign_note("a\n", &[&impostor, &s]).unwrap();
         assert!(open_note(&both, &[&s.verifier()]).is_ok());
     }

@@ -185,14 +185,17 @@ impl TilePath {
         let mut index: u64 = 0;
         for (i, group) in parts.iter().enumerate() {
             let digits = if i + 1 < parts.len() {
-                group.strip_prefix('x').ok_or_else(|| bad("index group without x"))?
+                group
+                    .strip_prefix('x')
+                    .ok_or_else(|| bad("index group without x"))?
             } else {
                 group
             };
             if digits.len() != 3 {
                 return Err(bad("index group is not three digits"));
             }
-            let value = parse_decimal::<u64>(digits).ok_or_else(|| bad("index group is not digits"))?;
+            let value =
+                parse_decimal::<u64>(digits).ok_or_else(|| bad("index group is not digits"))?;
             index = index
                 .checked_mul(1000)
                 .and_then(|n| n.checked_add(value))
@@ -444,7 +447,12 @@ impl TileHashes {
 
     /// Adds one hash tile, checking its length is `32 × width`.
     pub fn insert(&mut self, tile: TilePath, bytes: &[u8]) -> Result<(), TileError> {
-        let TilePath::Hashes { level, index, width } = tile else {
+        let TilePath::Hashes {
+            level,
+            index,
+            width,
+        } = tile
+        else {
             return Err(TileError::NotHashTile {
                 path: tile.to_path(),
             });

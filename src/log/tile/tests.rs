@@ -17,8 +17,20 @@ fn paths_round_trip() {
         ("tile/0/x001/234.p/7", hashes(0, 1234, 7)),
         ("tile/3/x001/x234/067", hashes(3, 1_234_067, 256)),
         ("tile/63/999.p/255", hashes(63, 999, 255)),
-        ("tile/entries/000", TilePath::Entries { index: 0, width: 256 }),
-        ("tile/entries/x001/000.p/1", TilePath::Entries { index: 1000, width: 1 }),
+        (
+            "tile/entries/000",
+            TilePath::Entries {
+                index: 0,
+                width: 256,
+            },
+        ),
+        (
+            "tile/entries/x001/000.p/1",
+            TilePath::Entries {
+                index: 1000,
+                width: 1,
+            },
+        ),
         (
             "tile/0/x018/x446/x744/x073/x709/x551/615",
             hashes(0, u64::MAX, 256),
@@ -81,15 +93,27 @@ fn tiles_for_sizes_match_the_spec_example() {
     let tiles = hash_tiles_for_size(70_000);
     assert_eq!(tiles.len(), 273 + 1 + 1 + 1 + 1);
     assert_eq!(tiles[273], hashes(0, 273, 112));
-    assert_eq!(&tiles[274..], &[hashes(1, 0, 256), hashes(1, 1, 17), hashes(2, 0, 1)]);
+    assert_eq!(
+        &tiles[274..],
+        &[hashes(1, 0, 256), hashes(1, 1, 17), hashes(2, 0, 1)]
+    );
     // A tree of 256: one full level-0 tile and a level-1 tile of width 1.
-    assert_eq!(hash_tiles_for_size(256), vec![hashes(0, 0, 256), hashes(1, 0, 1)]);
+    assert_eq!(
+        hash_tiles_for_size(256),
+        vec![hashes(0, 0, 256), hashes(1, 0, 1)]
+    );
     assert!(hash_tiles_for_size(0).is_empty());
     assert_eq!(
         entry_bundles_for_size(300),
         vec![
-            TilePath::Entries { index: 0, width: 256 },
-            TilePath::Entries { index: 1, width: 44 }
+            TilePath::Entries {
+                index: 0,
+                width: 256
+            },
+            TilePath::Entries {
+                index: 1,
+                width: 44
+            }
         ]
     );
     assert_eq!(tiles_for_size(300).len(), 2 + 1 + 2);
@@ -105,7 +129,11 @@ fn tile_node_ids_cover_the_right_nodes() {
     let ids: Vec<_> = tile_node_ids(1, 2, 3).collect();
     assert_eq!(
         ids,
-        vec![NodeId::new(8, 512), NodeId::new(8, 513), NodeId::new(8, 514)]
+        vec![
+            NodeId::new(8, 512),
+            NodeId::new(8, 513),
+            NodeId::new(8, 514)
+        ]
     );
     assert_eq!(tile_node_ids(8, 0, 256).count(), 0);
     assert_eq!(tile_node_ids(0, u64::MAX, 256).count(), 0);
@@ -149,7 +177,10 @@ fn tile_hashes_answer_like_the_store() {
         .map(|t| (t, read_hash_tile(t, size, &tree).unwrap()))
         .collect();
     let tiles = TileHashes::from_tiles(fetched.iter().map(|(t, b)| (*t, b.as_slice()))).unwrap();
-    assert_eq!(root_hash(size, &tiles).unwrap(), root_hash(size, &tree).unwrap());
+    assert_eq!(
+        root_hash(size, &tiles).unwrap(),
+        root_hash(size, &tree).unwrap()
+    );
     for index in [0, 255, 256, 65_535, 65_536, 69_999] {
         assert_eq!(
             inclusion_proof(index, size, &tiles).unwrap(),

@@ -109,7 +109,10 @@ pub fn root_from_inclusion_proof(
         // RFC steps 4a and 5 (`sn` must hit 0 exactly at the end) cannot fail once the length
         // matches, but are kept as the RFC states them.
         if sn == 0 {
-            return Err(ProofError::WrongProofLength { expected, got: proof.len() });
+            return Err(ProofError::WrongProofLength {
+                expected,
+                got: proof.len(),
+            });
         }
         if fn_ & 1 == 1 || fn_ == sn {
             r = node_hash(p, &r);
@@ -123,7 +126,10 @@ pub fn root_from_inclusion_proof(
         sn >>= 1;
     }
     if sn != 0 {
-        return Err(ProofError::WrongProofLength { expected, got: proof.len() });
+        return Err(ProofError::WrongProofLength {
+            expected,
+            got: proof.len(),
+        });
     }
     Ok(r)
 }
@@ -208,7 +214,10 @@ pub fn verify_consistency(
     let (mut fr, mut sr) = (seed, seed);
     for c in rest {
         if sn == 0 {
-            return Err(ProofError::WrongProofLength { expected, got: proof.len() });
+            return Err(ProofError::WrongProofLength {
+                expected,
+                got: proof.len(),
+            });
         }
         if fn_ & 1 == 1 || fn_ == sn {
             fr = node_hash(c, &fr);
@@ -223,7 +232,10 @@ pub fn verify_consistency(
         sn >>= 1;
     }
     if sn != 0 {
-        return Err(ProofError::WrongProofLength { expected, got: proof.len() });
+        return Err(ProofError::WrongProofLength {
+            expected,
+            got: proof.len(),
+        });
     }
     if fr != *root1 {
         return Err(ProofError::FirstRootMismatch {
