@@ -140,7 +140,8 @@ pub enum TreeError {
 /// Each node is the largest one that starts at the current position and fits the range. When
 /// `begin` is a multiple of the largest power of two not above `end − begin` (always the case
 /// for the subtrees RFC 9162 uses), the nodes shrink from left to right and
-/// `fold_subtree` of their hashes is the subtree's Merkle Tree Hash.
+/// the right fold `node_hash(h0, node_hash(h1, …))` of their hashes is the subtree's Merkle
+/// Tree Hash.
 pub fn subtree_nodes(begin: u64, end: u64) -> Vec<NodeId> {
     let mut nodes = Vec::new();
     let mut pos = begin;
