@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::hash::{node_hash, Hash};
-use super::tree::{HashReader, NodeId, TreeError};
+use super::tree::{read_each, HashReader, NodeId, TreeError};
 
 /// Merkle levels per tile.
 pub const TILE_HEIGHT: u8 = 8;
@@ -511,14 +511,7 @@ impl TileHashes {
 
 impl HashReader for TileHashes {
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, TreeError> {
-        ids.iter()
-            .map(|&id| {
-                self.node(id).ok_or(TreeError::MissingNode {
-                    level: id.level,
-                    index: id.index,
-                })
-            })
-            .collect()
+        read_each(ids, |id| self.node(id))
     }
 }
 

@@ -68,6 +68,21 @@ impl NodeId {
     }
 }
 
+/// Answers `ids` one by one from an in-memory lookup (for readers that hold the nodes).
+pub(crate) fn read_each(
+    ids: &[NodeId],
+    node: impl Fn(NodeId) -> Option<Hash>,
+) -> Result<Vec<Hash>, TreeError> {
+    ids.iter()
+        .map(|&id| {
+            node(id).ok_or(TreeError::MissingNode {
+                level: id.level,
+                index: id.index,
+            })
+        })
+        .collect()
+}
+
 /// The storage seam: the hashes of perfect nodes.
 pub trait HashReader {
     /// Returns the hash of each node in `ids`, in the same order. Callers only ask for nodes

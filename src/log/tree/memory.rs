@@ -1,6 +1,6 @@
 //! An in-memory store of every perfect node, for tests and offline verifiers.
 
-use super::{HashReader, NodeId, TreeError};
+use super::{read_each, HashReader, NodeId, TreeError};
 use crate::log::hash::{node_hash, Hash};
 
 /// Every perfect node of a tree, kept in memory level by level.
@@ -56,13 +56,6 @@ impl MemoryHashes {
 
 impl HashReader for MemoryHashes {
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, TreeError> {
-        ids.iter()
-            .map(|&id| {
-                self.node(id).ok_or(TreeError::MissingNode {
-                    level: id.level,
-                    index: id.index,
-                })
-            })
-            .collect()
+        read_each(ids, |id| self.node(id))
     }
 }
