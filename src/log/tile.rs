@@ -154,6 +154,20 @@ fn parse_decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
 }
 
 impl TilePath {
+    /// `(level, index, width)` of a hash tile; an entry bundle is [`TileError::NotHashTile`].
+    pub fn hash_tile(&self) -> Result<(u8, u64, u16), TileError> {
+        match *self {
+            TilePath::Hashes {
+                level,
+                index,
+                width,
+            } => Ok((level, index, width)),
+            TilePath::Entries { .. } => Err(TileError::NotHashTile {
+                path: self.to_path(),
+            }),
+        }
+    }
+
     /// Parses a whole path `tile/...` (see the module doc).
     pub fn parse(path: &str) -> Result<Self, TileError> {
         let rest = path
@@ -344,16 +358,7 @@ pub fn read_hash_tile(
     size: u64,
     reader: &impl HashReader,
 ) -> Result<Vec<u8>, TileError> {
-    let TilePath::Hashes {
-        level,
-        index,
-        width,
-    } = tile
-    else {
-        return Err(TileError::NotHashTile {
-            path: tile.to_path(),
-        });
-    };
+    let (level, index, width) = tile.hash_tile()?;
     if !tile.is_within(size) {
         return Err(TileError::BeyondTree {
             path: tile.to_path(),
@@ -447,16 +452,7 @@ impl TileHashes {
 
     /// Adds one hash tile, checking its length is `32 × width`.
     pub fn insert(&mut self, tile: TilePath, bytes: &[u8]) -> Result<(), TileError> {
-        let TilePath::Hashes {
-            level,
-            index,
-            width,
-        } = tile
-        else {
-            return Err(TileError::NotHashTile {
-                path: tile.to_path(),
-            });
-        };
+        let (level, index, width) = tile.hash_tile()?;
         let expected = usize::from(width) * Hash::LEN;
         if bytes.len() != expected {
             return Err(TileError::WrongTileLength {
