@@ -10,14 +10,20 @@
 //! | [`tree`] | RFC 9162 §2.1 | perfect nodes, root hash, inclusion and consistency proofs and their verification, the append frontier |
 //! | [`note`] | C2SP signed-note | Ed25519 note keys, signing and opening notes |
 //! | [`checkpoint`] | C2SP tlog-checkpoint | the signed tree head text |
+//! | [`cosignature`] | C2SP tlog-cosignature | witness `cosignature/v1` keys (type `0x04`), signing and verifying |
+//! | [`policy`] | C2SP tlog-policy | trusted logs and witnesses, quorum evaluation |
+//! | [`tlog_proof`] | C2SP tlog-proof | the offline `.tlog-proof` text: index, inclusion proof, cosigned checkpoint |
 //! | [`tile`] | C2SP tlog-tiles | tile paths, entry bundles, a reader over fetched tiles |
 //!
 //! Each module's documentation spells out every byte it hashes or signs.
 
 pub mod checkpoint;
+pub mod cosignature;
 pub mod hash;
 pub mod note;
+pub mod policy;
 pub mod tile;
+pub mod tlog_proof;
 pub mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
