@@ -16,6 +16,8 @@
 //! - [`sequencer`]: group commit (verify, validate, persist, overlapping block by block).
 //! - [`service`]: a ledger directory: `init`, and opening it with its sequencer running.
 //! - [`http`] and [`cli`]: the edges.
+//! - [`witness`]: a C2SP witness service, and the log's cosigner that gathers a quorum of
+//!   witness cosignatures for its checkpoints.
 //! - [`scenario`] (the seed supply chain) and [`synth`] (a synthetic network for benchmarks).
 
 pub mod audit;
@@ -29,3 +31,4 @@ pub mod sequencer;
 pub mod service;
 pub mod store;
 pub mod synth;
+pub mod witness;

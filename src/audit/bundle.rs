@@ -28,6 +28,7 @@ use crate::ledger::{self, EntryContext, LedgerError, MemState, StateView};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::hash::leaf_hash;
 use crate::log::note::NoteVerifier;
+use crate::log::policy::Policy;
 use crate::log::tree::{inclusion_proof, verify_inclusion, HashReader, TreeError};
 use crate::log::Hash;
 use crate::model::entry::Entry;
@@ -209,6 +210,10 @@ pub struct BundleReport {
     pub certificates: Vec<ProvenCertificate>,
     /// What a bundle cannot prove.
     pub cannot_prove: Vec<&'static str>,
+    /// With a witness policy: the policy names of the witnesses whose cosignatures on the
+    /// checkpoint verified (absent when checked without a policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witnesses: Option<Vec<String>>,
 }
 
 impl BundleReport {
@@ -231,6 +236,7 @@ impl BundleReport {
             origins: None,
             certificates: Vec::new(),
             cannot_prove: LIMITS.to_vec(),
+            witnesses: None,
         }
     }
 
@@ -255,6 +261,13 @@ impl BundleReport {
             let _ = writeln!(
                 out,
                 "  log          {origin} (checkpoint of {size} entries, signature valid)"
+            );
+        }
+        if let Some(witnesses) = &self.witnesses {
+            let _ = writeln!(
+                out,
+                "  witnesses    quorum met, cosigned by {}",
+                witnesses.join(", ")
             );
         }
         let _ = writeln!(
@@ -338,6 +351,29 @@ pub fn verify_bundle_json(bytes: &[u8], verifier: &NoteVerifier) -> BundleReport
 
 /// Checks a bundle with only the log's verifier key.
 pub fn verify_bundle(bundle: &Bundle, verifier: &NoteVerifier) -> BundleReport {
+    verify_bundle_with_policy(bundle, verifier, None)
+}
+
+/// Parses and checks a bundle given as JSON bytes, requiring `policy`'s witness quorum on its
+/// checkpoint when a policy is given.
+pub fn verify_bundle_json_with_policy(
+    bytes: &[u8],
+    verifier: &NoteVerifier,
+    policy: Option<&Policy>,
+) -> BundleReport {
+    match serde_json::from_slice::<Bundle>(bytes) {
+        Ok(bundle) => verify_bundle_with_policy(&bundle, verifier, policy),
+        Err(e) => BundleReport::failed("bundle", format!("not a bundle: {e}")),
+    }
+}
+
+/// [`verify_bundle`], and with a policy (c2sp.org/tlog-policy) the checkpoint must also carry
+/// the policy's quorum of witness cosignatures; the failure names the missing witnesses.
+pub fn verify_bundle_with_policy(
+    bundle: &Bundle,
+    verifier: &NoteVerifier,
+    policy: Option<&Policy>,
+) -> BundleReport {
     let mut report = BundleReport::empty();
     report.batch = Some(bundle.batch.clone());
     if bundle.format != BUNDLE_FORMAT {
@@ -356,6 +392,17 @@ pub fn verify_bundle(bundle: &Bundle, verifier: &NoteVerifier) -> BundleReport {
     };
     report.origin = Some(checkpoint.origin.clone());
     report.checkpoint_size = Some(checkpoint.size);
+    if let Some(policy) = policy {
+        match policy.verify_checkpoint_of(&bundle.checkpoint, verifier) {
+            Ok(witnessed) => {
+                report.witnesses = Some(witnessed.cosigned.into_iter().map(|(n, _)| n).collect());
+            }
+            Err(e) => {
+                report.fail("checkpoint", e.to_string());
+                return report;
+            }
+        }
+    }
 
     // Inclusion: every entry is in the signed tree, and its bytes are the proven leaf.
     let mut decoded: Vec<(u64, Entry, Event)> = Vec::with_capacity(bundle.entries.len());

@@ -9,10 +9,12 @@ use clap::Args;
 use serde_json::json;
 
 use crate::http::{self, AppState};
+use crate::log::policy::Policy;
 use crate::model::keys::SecretKeyFile;
 use crate::scenario::Scenario;
 use crate::service::{DataDir, InitOptions, LogService};
 use crate::store::read_secret_file;
+use crate::witness::cosigner::{self, CosignerOptions};
 
 use super::client::Client;
 use super::{output, InitArgs, ServeArgs};
@@ -71,7 +73,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,7 +81,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -102,11 +104,21 @@ async fn shutdown_signal() {
 fn serve_until_signal(
     service: LogService,
     addr: SocketAddr,
+    policy: Option<Policy>,
     ready: impl FnOnce(SocketAddr) -> anyhow::Result<()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let rt = runtime()?;
-    let state = AppState::new(&service);
+    let mut state = AppState::new(&service);
     rt.block_on(async move {
+        if let Some(policy) = policy {
+            let cosigner = cosigner::spawn(
+                policy,
+                state.sequencer.clone(),
+                state.store.clone(),
+                CosignerOptions::default(),
+            );
+            state = state.with_witnessing(cosigner);
+        }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -125,15 +137,33 @@ fn serve_until_signal(
 
 /// Runs the server.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let policy = args
+        .witness_policy
+        .as_deref()
+        .map(super::verify::load_policy)
+        .transpose()?;
     let service = LogService::open(&DataDir::new(&args.data))
         .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
+    if let Some(policy) = &policy {
+        if !policy.logs.is_empty() && policy.log_for(service.origin()).is_none() {
+            bail!(
+                "the witness policy lists no log with origin {}; add `log {}` to it",
+                service.origin(),
+                service.verifier.to_text()
+            );
+        }
+        eprintln!(
+            "gathering cosignatures from {} witness(es)",
+            policy.witnesses.iter().filter(|w| w.url.is_some()).count()
+        );
+    }
     eprintln!(
         "serving ledger {} ({} entries) from {}",
         service.origin(),
         service.handle().head().size,
         args.data.display()
     );
-    serve_until_signal(service, args.addr, |_| Ok(()))?;
+    serve_until_signal(service, args.addr, policy, |_| Ok(()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -259,7 +289,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         service.shutdown();
         return Ok(ExitCode::SUCCESS);
     }
-    serve_until_signal(service, args.addr, move |local| {
+    serve_until_signal(service, args.addr, None, move |local| {
         load_scenario(&format!("http://{local}"), &data, true)
     })?;
     Ok(ExitCode::SUCCESS)

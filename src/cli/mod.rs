@@ -9,9 +9,12 @@ mod client;
 mod demo;
 mod keys;
 mod loadgen;
+mod monitor;
 mod output;
 mod submit;
 mod verify;
+mod witness;
+mod witnessed;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,6 +81,14 @@ pub enum Command {
         after_help = "Examples:\n  lodestone bench --quick\n  lodestone bench --out bench.json"
     )]
     Bench(bench::BenchArgs),
+    /// Follow a log and its witnesses; report forks and rule violations with the evidence.
+    #[command(
+        after_help = "Example:\n  lodestone monitor --server http://127.0.0.1:8080 --policy witnesses.policy --state monitor.json --once"
+    )]
+    Monitor(monitor::MonitorArgs),
+    /// Run a C2SP witness that cosigns the checkpoints of the logs it follows.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
     /// Append synthetic extraction events directly (crash tests and quick load).
     #[command(hide = true)]
     Loadgen(loadgen::LoadgenArgs),
@@ -115,6 +126,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "LODESTONE_ADDR")]
     pub addr: SocketAddr,
+    /// A C2SP tlog-policy file naming the witnesses (with URLs) and the quorum: the log sends
+    /// them its checkpoints and serves the latest one with a quorum at /checkpoint.
+    #[arg(long, env = "LODESTONE_WITNESS_POLICY")]
+    pub witness_policy: Option<PathBuf>,
 }
 
 /// Runs one command; the error, if any, is printed by the caller.
@@ -129,6 +144,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyBundle(args) => verify::verify_bundle(args),
         Command::Demo(args) => demo::demo(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Witness(command) => witness::witness(command),
+        Command::Monitor(args) => monitor::monitor(args),
         Command::Loadgen(args) => loadgen::loadgen(args),
     }
 }

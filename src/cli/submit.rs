@@ -24,7 +24,7 @@ use crate::model::event::Event;
 use crate::model::keys::SecretKeyFile;
 
 use super::client::Client;
-use super::{keys, output, DEFAULT_DATA, DEFAULT_SERVER};
+use super::{keys, output, witnessed, DEFAULT_DATA, DEFAULT_SERVER};
 
 /// Where to send and how to check.
 #[derive(Args, Debug, Clone)]
@@ -55,6 +55,9 @@ pub struct SubmitArgs {
     /// Server and output options.
     #[command(flatten)]
     pub target: Target,
+    /// Waiting for the witnessed proof.
+    #[command(flatten)]
+    pub witnessed: witnessed::WaitArgs,
 }
 
 /// `lodestone register ...` (signed by the authority).
@@ -174,7 +177,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read event file {}", args.event.display()))?
     };
     let (file, key) = keys::load(&args.key)?;
-    sign_and_send(payload, &file, &key, &args.target)
+    sign_and_send(payload, &file, &key, &args.target, Some(&args.witnessed))
 }
 
 /// Signs `payload` (after checking it is a valid event of the key's actor) and submits it.
@@ -183,6 +186,7 @@ fn sign_and_send(
     file: &SecretKeyFile,
     key: &SigningKey,
     target: &Target,
+    wait: Option<&witnessed::WaitArgs>,
 ) -> anyhow::Result<ExitCode> {
     let event = Event::from_json(&payload).context("the event is not valid")?;
     if let Some(actor) = &file.actor {
@@ -203,7 +207,21 @@ fn sign_and_send(
     let receipt: ReceiptBody =
         serde_json::from_value(body.clone()).context("the server sent a malformed receipt")?;
     check_receipt(&client, &envelope, &receipt, target.log_key.as_deref())?;
+    let proof = match wait.filter(|w| w.wait_witnessed) {
+        Some(w) => Some(witnessed::wait(
+            &target.server,
+            receipt.index,
+            &receipt.leaf_hash,
+            w,
+            target.log_key.as_deref(),
+        )?),
+        None => None,
+    };
     if target.json {
+        let mut body = body;
+        if let Some(p) = &proof {
+            body["witnessed"] = json!({"size": p.size, "cosigned": p.cosigned, "proof": p.text});
+        }
         output::json(&body);
     } else {
         let what = if status == 200 {
@@ -222,6 +240,20 @@ fn sign_and_send(
             ),
             ("receipt", "inclusion proof verified".to_owned()),
         ]);
+        if let Some(p) = &proof {
+            output::fields(&[(
+                "witnessed",
+                format!(
+                    "proof against checkpoint size {} verified{}",
+                    p.size,
+                    if p.cosigned.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", cosigned by {}", p.cosigned.join(", "))
+                    }
+                ),
+            )]);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -324,7 +356,7 @@ fn send_registry(
     event.insert("subject".into(), json!(subject));
     event.extend(fields);
     let payload = serde_json::to_vec(&Value::Object(event)).expect("JSON values serialise");
-    sign_and_send(payload, &file, &key, &authority.target)
+    sign_and_send(payload, &file, &key, &authority.target, None)
 }
 
 /// `lodestone register ...`.

@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::audit::replay::{replay_log, ReplayItem, ReplayRunError};
 use crate::log::checkpoint::Checkpoint;
 use crate::log::note::NoteVerifier;
+use crate::log::policy::{Policy, PolicyCheckError};
 use crate::log::tile::{TilePath, TILE_WIDTH};
 use crate::log::Hash;
 use crate::service::DataDir;
@@ -41,6 +42,10 @@ pub struct VerifyArgs {
     /// Where to remember the last verified checkpoint (default: ~/.lodestone/verify/<origin>.json).
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// A C2SP tlog-policy file: refuse the log's checkpoint unless it carries the policy's
+    /// quorum of witness cosignatures.
+    #[arg(long, env = "LODESTONE_POLICY")]
+    pub policy: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -57,7 +62,7 @@ struct SeenCheckpoint {
 }
 
 /// Where entries come from.
-enum Source {
+pub(super) enum Source {
     Server(Client),
     Data(Store),
 }
@@ -73,8 +78,9 @@ impl Source {
         }
     }
 
-    /// Entries `start..start+width` with the leaf hashes the log publishes for them.
-    fn chunk(&self, start: u64, width: u64) -> anyhow::Result<Vec<ReplayItem>> {
+    /// Entries `start..start+width` (within one tile) with the leaf hashes the log publishes
+    /// for them.
+    pub(super) fn chunk(&self, start: u64, width: u64) -> anyhow::Result<Vec<ReplayItem>> {
         let (entries, leaves) = match self {
             Source::Server(client) => {
                 let tile = start / TILE_WIDTH;
@@ -173,11 +179,14 @@ fn save_seen(path: &Path, seen: &SeenCheckpoint) -> anyhow::Result<()> {
 
 /// Runs the full audit.
 pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let policy = args.policy.as_deref().map(load_policy).transpose()?;
+    let mut announced_checkpoint = None;
     let (source, announced_key) = match (&args.server, &args.data) {
         (Some(url), _) => {
             let client = Client::new(url);
             let info = client.get_json("/v1/log")?;
             let key = info["verifier_key"].as_str().map(str::to_owned);
+            announced_checkpoint = info["checkpoint"].as_str().map(str::to_owned);
             (Source::Server(client), key)
         }
         (None, Some(dir)) => {
@@ -192,7 +201,13 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         (None, None) => unreachable!("clap requires --server or --data"),
     };
 
-    let note = source.checkpoint()?;
+    // A log serving witnessed checkpoints answers 503 at /checkpoint until one has a quorum;
+    // with a policy, judge the log's own latest checkpoint instead (and refuse it below).
+    let note = match (source.checkpoint(), &policy, announced_checkpoint) {
+        (Ok(note), _, _) => note,
+        (Err(_), Some(_), Some(own)) => own,
+        (Err(e), _, _) => return Err(e),
+    };
     let origin = note.lines().next().unwrap_or_default().to_owned();
     let state_path = args
         .state
@@ -214,6 +229,27 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let verifier = NoteVerifier::from_text(&key_text).context("the log key")?;
     let checkpoint = Checkpoint::open(&note, &verifier)
         .context("the log's checkpoint is not validly signed by the log key")?;
+    let witnesses = match &policy {
+        Some(policy) => match policy.verify_checkpoint_of(&note, &verifier) {
+            Ok(w) => Some(w.cosigned.into_iter().map(|(n, _)| n).collect::<Vec<_>>()),
+            Err(e) => {
+                if args.json {
+                    output::json(&json!({
+                        "verified": false,
+                        "origin": checkpoint.origin,
+                        "size": checkpoint.size,
+                        "error": e.to_string(),
+                        "missing_witnesses": missing_witnesses(&e),
+                    }));
+                } else {
+                    crate::say!("verify: FAILED");
+                    crate::say!("  the checkpoint is refused by the witness policy: {e}");
+                }
+                return Ok(ExitCode::from(1));
+            }
+        },
+        None => None,
+    };
     if let Some(s) = &seen {
         if s.verifier_key != key_text {
             bail!(
@@ -280,6 +316,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     "root": checkpoint.root,
                     "previous_size": seen.as_ref().map(|s| s.size),
                     "log_key": trust,
+                    "witnesses": witnesses,
                 }));
             } else {
                 crate::say!("verify: OK");
@@ -301,6 +338,14 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     ),
                     ("history", consistency),
                     ("log key", trust.to_owned()),
+                    (
+                        "witnesses",
+                        witnesses
+                            .as_ref()
+                            .map_or("no policy given".to_owned(), |w| {
+                                format!("quorum met, cosigned by {}", w.join(", "))
+                            }),
+                    ),
                 ]);
             }
             Ok(ExitCode::SUCCESS)
@@ -334,6 +379,10 @@ pub struct VerifyBundleArgs {
     /// The log's verifier key (`name+keyid+base64`, as in `log.pub`).
     #[arg(long, env = "LODESTONE_LOG_KEY")]
     pub log_key: String,
+    /// A C2SP tlog-policy file: refuse the bundle unless its checkpoint carries the policy's
+    /// quorum of witness cosignatures.
+    #[arg(long, env = "LODESTONE_POLICY")]
+    pub policy: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -344,7 +393,9 @@ pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read(&args.bundle)
         .with_context(|| format!("cannot read bundle {}", args.bundle.display()))?;
     let verifier = NoteVerifier::from_text(args.log_key.trim()).context("--log-key")?;
-    let report = crate::audit::bundle::verify_bundle_json(&text, &verifier);
+    let policy = args.policy.as_deref().map(load_policy).transpose()?;
+    let report =
+        crate::audit::bundle::verify_bundle_json_with_policy(&text, &verifier, policy.as_ref());
     if args.json {
         output::json(&serde_json::to_value(&report).expect("report serialises"));
     } else {
@@ -355,4 +406,19 @@ pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Reads and parses a C2SP tlog-policy file.
+pub(super) fn load_policy(path: &Path) -> anyhow::Result<Policy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the policy {}", path.display()))?;
+    Policy::parse(&text).with_context(|| format!("the policy {}", path.display()))
+}
+
+/// The witnesses a policy refusal names.
+fn missing_witnesses(e: &PolicyCheckError) -> Vec<String> {
+    match e {
+        PolicyCheckError::NoQuorum { missing, .. } => missing.clone(),
+        _ => Vec::new(),
+    }
 }

@@ -210,9 +210,15 @@ pub async fn site_downstream(
 pub async fn bundle(State(state): State<AppState>, P(id): P<String>) -> Result<Response, ApiError> {
     let id: BatchId = parse_id("batch id", &id)?;
     let head = state.sequencer.head();
+    // With a witness policy, bundles carry the latest witnessed checkpoint (cosignatures
+    // included) once there is one.
+    let (checkpoint, size) = match state.witnessing.as_ref().and_then(|w| w.latest()) {
+        Some(witnessed) => (witnessed.note.clone(), witnessed.size),
+        None => (head.checkpoint.clone(), head.size),
+    };
     let store = state.store.clone();
     let bundle = blocking(move || {
-        build_bundle(&store, &id, &head.checkpoint, head.size).map_err(|e| match e {
+        build_bundle(&store, &id, &checkpoint, size).map_err(|e| match e {
             BundleError::Audit(e) => ApiError::from(e),
             other => ApiError::internal(other),
         })

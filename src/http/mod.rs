@@ -12,6 +12,7 @@ mod log_api;
 mod pages;
 pub mod receipt;
 mod tiles;
+mod witnessed;
 mod write;
 
 use std::future::Future;
@@ -30,6 +31,7 @@ use crate::log::note::NoteVerifier;
 use crate::sequencer::SequencerHandle;
 use crate::service::LogService;
 use crate::store::Store;
+use crate::witness::cosigner::CosignerHandle;
 
 pub use error::ApiError;
 pub use receipt::{note_body as receipt_note_body, ReceiptBody};
@@ -52,6 +54,8 @@ pub struct AppState {
     pub sequencer: SequencerHandle,
     /// The checkpoint verifier key.
     pub verifier: Arc<NoteVerifier>,
+    /// The witness cosigner, when `serve` runs with a witness policy (docs/WITNESS.md).
+    pub witnessing: Option<CosignerHandle>,
 }
 
 impl AppState {
@@ -61,7 +65,14 @@ impl AppState {
             store: service.store.clone(),
             sequencer: service.handle(),
             verifier: Arc::new(service.verifier.clone()),
+            witnessing: None,
         }
+    }
+
+    /// The same state, serving witnessed checkpoints gathered by `cosigner`.
+    pub fn with_witnessing(mut self, cosigner: CosignerHandle) -> AppState {
+        self.witnessing = Some(cosigner);
+        self
     }
 }
 
@@ -81,6 +92,8 @@ pub fn app(state: AppState) -> Router {
         .merge(writes)
         .merge(bulk)
         .route("/v1/entries/{index}", get(log_api::get_entry))
+        .route("/v1/entries/{index}/proof", get(witnessed::entry_proof))
+        .route("/v1/witnesses", get(witnessed::witnesses))
         .route("/v1/proofs/inclusion", get(log_api::inclusion))
         .route("/v1/proofs/consistency", get(log_api::consistency))
         .route("/v1/log", get(log_api::log_info))

@@ -14,8 +14,12 @@ use super::{ApiError, AppState};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// `GET /checkpoint`: the latest signed checkpoint, `text/plain`.
+/// `GET /checkpoint`: the latest signed checkpoint, `text/plain`; with a witness policy, the
+/// latest one with a witness quorum and its cosignatures.
 pub async fn checkpoint(State(state): State<AppState>) -> Response {
+    if let Some(witnessed) = super::witnessed::witnessed_checkpoint(&state) {
+        return witnessed;
+    }
     let head = state.sequencer.head();
     (
         [

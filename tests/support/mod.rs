@@ -134,6 +134,8 @@ fn command(args: &[&str]) -> Command {
         .env_remove("LODESTONE_LOG_KEY")
         .env_remove("LODESTONE_DATA")
         .env_remove("LODESTONE_ADDR")
+        .env_remove("LODESTONE_POLICY")
+        .env_remove("LODESTONE_WITNESS_POLICY")
         .env_remove("RUST_BACKTRACE")
         .env("LODESTONE_LOG", "warn");
     command
@@ -157,7 +159,17 @@ impl Server {
 
     /// Like [`Server::spawn`]; an error if the child exits or stalls before it is ready.
     pub fn try_spawn(args: &[&str], ready: Option<&str>) -> Result<Server, String> {
+        Server::try_spawn_with_env(args, ready, &[])
+    }
+
+    /// Like [`Server::try_spawn`], with extra environment variables.
+    pub fn try_spawn_with_env(
+        args: &[&str],
+        ready: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Result<Server, String> {
         let mut command = command(args);
+        command.envs(env.iter().copied());
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
