@@ -5,11 +5,13 @@
 //! durability across a restart of the witness.
 
 mod support;
+mod witnessing;
 
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
+use sha2::Digest as _;
 
 use lodestone::log::checkpoint::Checkpoint;
 use lodestone::log::cosignature::{Cosignature, CosignatureVerifier};
@@ -19,7 +21,11 @@ use lodestone::log::tree::{consistency_proof, root_hash, MemoryHashes};
 use lodestone::witness::protocol::AddCheckpoint;
 use lodestone::witness::state::origin_hash;
 
-use support::{run_ok, Server};
+use lodestone::log::tlog_proof::TlogProof;
+use lodestone::model::keys::SecretKeyFile;
+
+use support::{run, run_ok, Server};
+use witnessing::{get_text, Network};
 
 /// A log built in the test: leaves, tree and signing key.
 struct TestLog {
@@ -296,4 +302,128 @@ fn the_witness_answers_each_refusal_with_the_specs_status() {
     // None of the refusals moved the held size.
     let stale = post(&url, &log.request(0, 12).to_text());
     assert_eq!((stale.status, stale.body.as_str()), (409, "8\n"));
+}
+
+#[test]
+fn a_log_with_a_policy_serves_witnessed_checkpoints_proofs_and_bundles() {
+    let mut net = Network::start(3, 2);
+    let receipt = net.write("proof");
+    let index = receipt["index"].as_u64().unwrap();
+    let note = net.wait_witnessed(net.size(), &["w1", "w2", "w3"]);
+    let url = net.url();
+
+    // /checkpoint: the log's checkpoint with every cosignature; the policy accepts it.
+    let witnessed = net.policy.verify_checkpoint(&note).unwrap();
+    assert_eq!(witnessed.cosigned.len(), 3);
+
+    // An offline proof for the entry, against the witnessed checkpoint, with the leaf as extra.
+    let (status, text) = get_text(&format!("{url}/v1/entries/{index}/proof"));
+    assert_eq!(status, 200, "{text}");
+    let proof = TlogProof::parse(&text).unwrap();
+    assert_eq!(proof.index, index);
+    let leaf = leaf_hash(proof.extra.as_deref().unwrap());
+    assert_eq!(leaf.to_base64(), receipt["leaf_hash"].as_str().unwrap());
+    let checked = proof.verify(&leaf, &net.policy, None).unwrap();
+    assert!(checked.checkpoint.size > index);
+    let (status, _) = get_text(&format!("{url}/v1/entries/{}/proof", net.size() + 5));
+    assert_eq!(status, 404);
+
+    // `submit --wait-witnessed` gets and checks such a proof for a new entry.
+    let miner = SigningKey::from_bytes(&sha2::Sha256::digest(b"witness-test-miner").into());
+    let key_file = net.path("miner.key");
+    std::fs::write(
+        &key_file,
+        SecretKeyFile::new(&miner, Some("witness-miner".into())).to_json(),
+    )
+    .unwrap();
+    let event = net.path("extract.json");
+    std::fs::write(
+        &event,
+        serde_json::to_vec(&serde_json::json!({
+            "kind": "extract", "id": "cli-witnessed", "actor": "witness-miner",
+            "occurred_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "site": "witness-mine", "batch": "CLI-ORE-1", "form": "ore", "mass_g": 5000,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let proof_file = net.path("entry.tlog-proof");
+    let submitted = run_ok(&[
+        "submit",
+        event.to_str().unwrap(),
+        "--key",
+        key_file.to_str().unwrap(),
+        "--server",
+        &url,
+        "--log-key",
+        &net.log_vkey,
+        "--wait-witnessed",
+        "--policy",
+        net.policy_path.to_str().unwrap(),
+        "--proof-out",
+        proof_file.to_str().unwrap(),
+    ]);
+    assert!(submitted.contains("cosigned by w1"), "{submitted}");
+    let saved = TlogProof::parse(&std::fs::read_to_string(&proof_file).unwrap()).unwrap();
+    assert!(saved
+        .verify(
+            &leaf_hash(saved.extra.as_deref().unwrap()),
+            &net.policy,
+            None
+        )
+        .is_ok());
+
+    // Bundles carry the witnessed checkpoint; verify-bundle --policy checks the quorum and
+    // names the missing witnesses when the cosignatures are stripped.
+    net.wait_witnessed(net.size(), &["w1", "w2"]);
+    let bundle = support::get_bytes(&format!("{url}/v1/batches/CLI-ORE-1/bundle"));
+    let bundle_file = net.path("ore.bundle.json");
+    std::fs::write(&bundle_file, &bundle).unwrap();
+    let policy = net.policy_path.to_str().unwrap().to_owned();
+    let args = [
+        "verify-bundle",
+        bundle_file.to_str().unwrap(),
+        "--log-key",
+        &net.log_vkey,
+        "--policy",
+        &policy,
+    ];
+    let ok = run_ok(&args);
+    assert!(ok.contains("quorum met"), "{ok}");
+    let mut json: Value = serde_json::from_slice(&bundle).unwrap();
+    let full = json["checkpoint"].as_str().unwrap().to_owned();
+    let (body, sigs) = full.split_once("\n\n").unwrap();
+    json["checkpoint"] = Value::String(format!("{body}\n\n{}\n", sigs.lines().next().unwrap()));
+    std::fs::write(&bundle_file, serde_json::to_vec(&json).unwrap()).unwrap();
+    let refused = run(&args);
+    assert_eq!(refused.code, Some(1), "{}", refused.dump());
+    assert!(
+        refused.stdout.contains("missing [w1, w2, w3]"),
+        "{}",
+        refused.dump()
+    );
+
+    // The full audit with the policy accepts the witnessed log.
+    let verified = run_ok(&[
+        "verify",
+        "--server",
+        &url,
+        "--log-key",
+        &net.log_vkey,
+        "--policy",
+        &policy,
+        "--state",
+        net.path("verify.json").to_str().unwrap(),
+    ]);
+    assert!(verified.contains("quorum met"), "{verified}");
+
+    // With every witness down, writes are still answered at once.
+    for w in &mut net.witnesses {
+        w.stop();
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        net.write("unwitnessed");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
