@@ -23,6 +23,7 @@ mod ledger;
 mod load;
 mod raw;
 mod report;
+mod witnessed;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,10 @@ pub struct BenchArgs {
     /// Internal: measure opening the ledger in this directory, print JSON, exit.
     #[arg(long, hide = true)]
     pub open_only: Option<PathBuf>,
+    /// Run only the witness section (receipt → witnessed latency, ingest with witnesses on vs
+    /// off).
+    #[arg(long)]
+    pub witnesses_only: bool,
 }
 
 /// Sample sizes of one run.
@@ -176,6 +181,25 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "world",
         json!({"seed": args.seed, "actors": world.actors().len()}),
     );
+
+    let witness_plan = witnessed::WitnessPlan {
+        rate: 2_000.0,
+        seconds: if args.quick { 3.0 } else { 10.0 },
+        bulk_events: if args.quick { 4_000 } else { 20_000 },
+    };
+    let witness_section = |report: &mut Report| -> anyhow::Result<()> {
+        eprintln!("bench: witnessed checkpoints (3 local witnesses)");
+        let figures = witnessed::measure(&world, &scratch.0.join("witnessed"), &witness_plan)?;
+        witnessed::report(report, &witness_plan, &figures);
+        Ok(())
+    };
+    if args.witnesses_only {
+        witness_section(&mut report)?;
+        report.print();
+        fs::write(&args.out, serde_json::to_vec_pretty(&report.into_json())?)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
 
     eprintln!("bench: raw limits");
     let verify = raw::batch_verify(&world, plan.verify_sample);
@@ -462,6 +486,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 .collect::<Map<_, _>>(),
         }),
     );
+
+    witness_section(&mut report)?;
 
     eprintln!("bench: the append path stage by stage");
     let stages = breakdown::measure(
