@@ -182,19 +182,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         json!({"seed": args.seed, "actors": world.actors().len()}),
     );
 
-    let witness_plan = witnessed::WitnessPlan {
-        rate: 2_000.0,
-        seconds: if args.quick { 3.0 } else { 10.0 },
-        bulk_events: if args.quick { 4_000 } else { 20_000 },
-    };
-    let witness_section = |report: &mut Report| -> anyhow::Result<()> {
-        eprintln!("bench: witnessed checkpoints (3 local witnesses)");
-        let figures = witnessed::measure(&world, &scratch.0.join("witnessed"), &witness_plan)?;
-        witnessed::report(report, &witness_plan, &figures);
-        Ok(())
-    };
+    let witness_plan = witnessed::WitnessPlan::new(args.quick);
     if args.witnesses_only {
-        witness_section(&mut report)?;
+        witnessed::section(&mut report, &world, &scratch.0, &witness_plan)?;
         report.print();
         fs::write(&args.out, serde_json::to_vec_pretty(&report.into_json())?)
             .with_context(|| format!("writing {}", args.out.display()))?;
@@ -487,7 +477,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }),
     );
 
-    witness_section(&mut report)?;
+    witnessed::section(&mut report, &world, &scratch.0, &witness_plan)?;
 
     eprintln!("bench: the append path stage by stage");
     let stages = breakdown::measure(

@@ -58,6 +58,30 @@ pub struct WitnessFigures {
     pub phases: Vec<(bool, f64)>,
 }
 
+impl WitnessPlan {
+    /// The plan of a full run, or of a `--quick` one.
+    pub fn new(quick: bool) -> WitnessPlan {
+        WitnessPlan {
+            rate: 2_000.0,
+            seconds: if quick { 3.0 } else { 10.0 },
+            bulk_events: if quick { 4_000 } else { 20_000 },
+        }
+    }
+}
+
+/// Measures and reports the section, on ledgers under `scratch`.
+pub fn section(
+    report: &mut Report,
+    world: &World,
+    scratch: &Path,
+    plan: &WitnessPlan,
+) -> anyhow::Result<()> {
+    eprintln!("bench: witnessed checkpoints (3 local witnesses)");
+    let figures = measure(world, &scratch.join("witnessed"), plan)?;
+    self::report(report, plan, &figures);
+    Ok(())
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
