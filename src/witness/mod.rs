@@ -282,3 +282,64 @@ fn check_consistency(
     )
     .map_err(|e| inconsistent(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::note::NoteSigner;
+    use crate::log::tree::{consistency_proof, root_hash, MemoryHashes};
+    use crate::log::{leaf_hash, Hash};
+    use ed25519_dalek::SigningKey;
+
+    fn tree(n: u8) -> MemoryHashes {
+        MemoryHashes::from_leaves((0..n).map(|i| leaf_hash(&[i])))
+    }
+
+    fn request(log: &NoteSigner, old: u64, size: u64) -> Vec<u8> {
+        let t = tree(size as u8);
+        let root: Hash = root_hash(size, &t).unwrap();
+        AddCheckpoint {
+            old_size: old,
+            proof: consistency_proof(old, size, &t).unwrap(),
+            checkpoint: Checkpoint::new(log.name(), size, root).unwrap().sign(log),
+        }
+        .to_text()
+        .into_bytes()
+    }
+
+    #[test]
+    fn concurrent_requests_never_roll_the_witness_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = NoteSigner::new("race.test/log", SigningKey::from_bytes(&[7; 32])).unwrap();
+        let signer = CosignatureSigner::new("w.test", SigningKey::from_bytes(&[8; 32])).unwrap();
+        let witness = Witness::open(signer.clone(), vec![log.verifier()], dir.path()).unwrap();
+        witness.add_checkpoint(&request(&log, 0, 5), 1).unwrap();
+        // Eight clients all believe the witness holds 5 and race with sizes 6..=13: exactly
+        // one wins, the others see 409 with the winner's size.
+        let outcomes: Vec<Result<u64, u64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (6..=13u64)
+                .map(|size| {
+                    let (witness, log) = (&witness, &log);
+                    scope.spawn(
+                        move || match witness.add_checkpoint(&request(log, 5, size), 2) {
+                            Ok(_) => Ok(size),
+                            Err(WitnessError::Conflict { held, .. }) => Err(held),
+                            Err(e) => panic!("{e}"),
+                        },
+                    )
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<u64> = outcomes.iter().filter_map(|o| o.ok()).collect();
+        assert_eq!(winners.len(), 1, "{outcomes:?}");
+        assert!(outcomes
+            .iter()
+            .all(|o| o.err().is_none_or(|held| held == winners[0])));
+        assert_eq!(witness.held_size("race.test/log"), winners[0]);
+        // A reopened witness holds the same.
+        drop(witness);
+        let reopened = Witness::open(signer, vec![log.verifier()], dir.path()).unwrap();
+        assert_eq!(reopened.held_size("race.test/log"), winners[0]);
+    }
+}
