@@ -288,12 +288,7 @@ fn init_serve_register_submit_query_verify_then_tamper_and_restore() {
     let store = support::open_store(&ledger.data);
     let original = store.entry(separation_index).unwrap().unwrap();
     drop(store);
-    let overwrite = |bytes: &[u8]| {
-        let store = support::open_store(&ledger.data);
-        store
-            .overwrite_entry_for_testing(separation_index, bytes)
-            .unwrap();
-    };
+    let overwrite = |bytes: &[u8]| support::overwrite_entry(&ledger.data, separation_index, bytes);
     let data_args = ["verify", "--data", ledger.data(), "--state", &state];
     let positions = [0, 1, 2, 20, 34, original.len() - 1];
     for at in positions {

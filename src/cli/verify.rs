@@ -111,7 +111,7 @@ impl Source {
                 (entries, leaves)
             }
             Source::Data(store) => (
-                store.entries(start, start + width)?,
+                store.raw_entries(start, start + width)?,
                 store.node_row(0, start, width)?,
             ),
         };
@@ -184,9 +184,9 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             let layout = DataDir::new(dir);
             let key = std::fs::read_to_string(layout.log_pub())
                 .with_context(|| format!("{} holds no ledger (no log.pub)", dir.display()))?;
-            let store = Store::open(dir).with_context(|| {
-                format!("cannot open {} (is a server running on it?)", dir.display())
-            })?;
+            // Read-only: no lock, no state; a running server may keep appending meanwhile.
+            let store = Store::open_read_only(dir)
+                .with_context(|| format!("cannot open the ledger in {}", dir.display()))?;
             (Source::Data(store), Some(key.trim().to_owned()))
         }
         (None, None) => unreachable!("clap requires --server or --data"),
