@@ -115,6 +115,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "LODESTONE_ADDR")]
     pub addr: SocketAddr,
+    /// Directory where the log's latest checkpoint is remembered, outside the data directory,
+    /// so that a restored older copy refuses writes instead of signing a second history
+    /// [default: $XDG_STATE_HOME/lodestone/checkpoints or ~/.local/state/lodestone/checkpoints]
+    #[arg(long, env = "LODESTONE_CHECKPOINT_GUARD", value_name = "DIR")]
+    pub checkpoint_guard: Option<PathBuf>,
 }
 
 /// Runs one command; the error, if any, is printed by the caller.

@@ -47,6 +47,8 @@ const HEADER_MAGIC: &[u8; 8] = b"LDCKPT01";
 const HEADER_LEN: u64 = 16;
 /// Slot bytes in front of the note: size (u64) and note length (u16).
 const SLOT_PREFIX: u64 = 10;
+/// Largest checkpoint slot a header may name.
+const MAX_SLOT: u64 = 64 * 1024;
 /// Largest entry the entry format allows (DESIGN.md §2.2).
 const MAX_ENTRY_LEN: u64 = 65_535;
 
@@ -195,10 +197,10 @@ impl<F: LogFile> Segments<F> {
         let slot = u64::from(u32::from_le_bytes(
             header[8..12].try_into().expect("4 bytes"),
         ));
-        if slot <= SLOT_PREFIX + 64 {
+        if !(SLOT_PREFIX + 64..=MAX_SLOT).contains(&slot) {
             return Err(damaged(
                 "checkpoints",
-                format!("slot size {slot} too small"),
+                format!("header names a slot size of {slot} bytes"),
             ));
         }
         let segments = Segments {
