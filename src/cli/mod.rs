@@ -4,6 +4,7 @@
 //! This is an edge of the system: it reads files, talks HTTP and prints. Errors here are
 //! `anyhow` with context, because they end on a terminal, never in a caller that matches them.
 
+mod backup;
 mod bench;
 mod client;
 mod demo;
@@ -78,6 +79,16 @@ pub enum Command {
         after_help = "Examples:\n  lodestone bench --quick\n  lodestone bench --out bench.json"
     )]
     Bench(bench::BenchArgs),
+    /// Copy a ledger's durable log and keys to a new directory, while it serves.
+    #[command(
+        after_help = "Example:\n  lodestone backup --data ./lodestone-data --out ./backups/2026-11-29"
+    )]
+    Backup(backup::BackupArgs),
+    /// Bring a restored ledger forward to the checkpoint it signed, from a mirror or a copy.
+    #[command(
+        after_help = "Examples:\n  lodestone recover --data ./lodestone-data --from https://mirror.example/rare-earths\n  lodestone recover --data ./lodestone-data --from ./backups/newer-copy"
+    )]
+    Recover(backup::RecoverArgs),
     /// Append synthetic extraction events directly (crash tests and quick load).
     #[command(hide = true)]
     Loadgen(loadgen::LoadgenArgs),
@@ -134,6 +145,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyBundle(args) => verify::verify_bundle(args),
         Command::Demo(args) => demo::demo(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Recover(args) => backup::recover(args),
         Command::Loadgen(args) => loadgen::loadgen(args),
     }
 }

@@ -687,6 +687,43 @@ impl<F: LogFile> Segments<F> {
         Ok(self.frontier(size)?.root())
     }
 
+    /// Copies the durable log (a consistent prefix of each file, ending at a block boundary with
+    /// its checkpoint) into `out`, syncing every file. Returns the size copied. Safe while the
+    /// log is being appended to: durable prefixes never change.
+    pub fn copy_to<G: LogFile>(&self, out: &Files<G>) -> Result<u64, StoreError> {
+        let tail = self.writer.lock().expect("segment writer lock").tail;
+        let copy = |from: &F, to: &G, name: &'static str, len: u64| -> Result<(), StoreError> {
+            const CHUNK: u64 = 1 << 20;
+            let mut at = 0;
+            let mut buf = Vec::new();
+            while at < len {
+                let n = CHUNK.min(len - at);
+                buf.resize(n as usize, 0);
+                from.read_exact_at(at, &mut buf)
+                    .map_err(io_err(name, "read"))?;
+                to.write_all_at(at, &buf).map_err(io_err(name, "write"))?;
+                at += n;
+            }
+            to.truncate(len).map_err(io_err(name, "truncate"))?;
+            to.sync().map_err(io_err(name, "sync"))
+        };
+        copy(
+            &self.files.entries,
+            &out.entries,
+            "entries",
+            tail.entry_bytes,
+        )?;
+        copy(&self.files.offsets, &out.offsets, "offsets", tail.size * 8)?;
+        copy(&self.files.tree, &out.tree, "tree", tail.tree_bytes())?;
+        copy(
+            &self.files.checkpoints,
+            &out.checkpoints,
+            "checkpoints",
+            tail.checkpoint_bytes(self.slot),
+        )?;
+        Ok(tail.size)
+    }
+
     /// Bytes the four files take.
     pub fn bytes(&self) -> u64 {
         [

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -159,8 +159,15 @@ fn command(args: &[&str]) -> Command {
         .env_remove("LODESTONE_DATA")
         .env_remove("LODESTONE_ADDR")
         .env_remove("RUST_BACKTRACE")
+        .env("LODESTONE_CHECKPOINT_GUARD", guard_dir())
         .env("LODESTONE_LOG", "warn");
     command
+}
+
+/// The checkpoint guard directory of every binary this test process runs: one per test
+/// process, never the operator's own (`~/.local/state/lodestone`).
+pub fn guard_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("lodestone-test-guard-{}", std::process::id()))
 }
 
 /// A `lodestone serve` or `lodestone demo` child process, stopped when dropped.
