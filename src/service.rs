@@ -2,14 +2,22 @@
 //! running. This is the composition root shared by `serve`, `demo`, the benchmark and the tests.
 //!
 //! ```text
-//! <data>/db/             sled database (entries, tree, state, head)
+//! <data>/                the data directory                                    (mode 0700)
+//! <data>/LAYOUT          layout version
+//! <data>/log/            the log's segment files (the source of truth)
+//! <data>/state/          sled: the ledger state (rebuilt from the log when behind)
 //! <data>/log.key         checkpoint signing key, C2SP signed-note text form   (mode 0600)
 //! <data>/log.pub         checkpoint verifier key, `name+keyid+base64`          (public)
 //! <data>/authority.key   the ledger authority's Ed25519 key file (JSON)        (mode 0600)
 //! ```
+//!
+//! `init` is atomic: the ledger is built in a temporary directory beside the target (keys,
+//! layout, genesis entry, all synced) and renamed into place, so a crash leaves nothing or a
+//! complete ledger. The genesis entry goes through the sequencer directly, never over HTTP.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use rand_core::OsRng;
@@ -21,7 +29,8 @@ use crate::model::keys::SecretKeyFile;
 use crate::sequencer::{
     LogSigner, Receipt, Sequencer, SequencerError, SequencerHandle, Submission,
 };
-use crate::store::{read_secret_file, write_secret_file, Store, StoreError};
+use crate::store::files::{sync_dir, write_atomic};
+use crate::store::{read_secret_file, write_secret_file, CheckpointGuard, Store, StoreError};
 
 /// Why a ledger could not be created or opened.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +46,13 @@ pub enum ServiceError {
     /// `open` on a directory without a ledger.
     #[error("{dir} holds no ledger: run `lodestone init --data {dir}` first")]
     NotInitialized {
+        /// The data directory.
+        dir: String,
+    },
+    /// Keys but no genesis entry: an `init` that did not finish (from a build before `init`
+    /// was atomic). Serving it would let the first POSTed genesis take the registry.
+    #[error("{dir} holds keys but no genesis entry (an interrupted `init`); it is not a ledger: remove it and run `lodestone init` again")]
+    NoGenesis {
         /// The data directory.
         dir: String,
     },
@@ -130,6 +146,65 @@ impl Default for InitOptions {
     }
 }
 
+/// Where the checkpoint guard lives.
+#[derive(Clone, Debug, Default)]
+pub enum GuardSetting {
+    /// [`CheckpointGuard::default_dir`].
+    #[default]
+    Default,
+    /// A given directory.
+    Dir(PathBuf),
+    /// No guard (a throwaway ledger).
+    Off,
+}
+
+/// How to open a ledger.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// The checkpoint guard's directory.
+    pub guard: GuardSetting,
+}
+
+/// The genesis entry of a new ledger described by `options`, signed by the authority's key.
+pub fn genesis_submission(
+    options: &InitOptions,
+    authority_key: &SigningKey,
+) -> Result<Submission, ServiceError> {
+    let genesis = serde_json::json!({
+        "kind": "genesis",
+        "id": "genesis",
+        "actor": options.authority,
+        "occurred_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "origin": options.origin,
+        "name": options.authority_name,
+        "country": options.authority_country,
+        "public_key": crate::model::PublicKey::new(authority_key.verifying_key()),
+    });
+    let payload = serde_json::to_vec(&genesis).expect("JSON values serialise");
+    let event = Event::from_json(&payload).map_err(|e| ServiceError::InvalidArgument {
+        what: "genesis event",
+        detail: e.to_string(),
+    })?;
+    let envelope =
+        Envelope::sign(payload, &[authority_key]).map_err(|e| ServiceError::InvalidArgument {
+            what: "genesis envelope",
+            detail: e.to_string(),
+        })?;
+    Ok(Submission { envelope, event })
+}
+
+/// Creates `path` with mode 0700 (a data directory holds secret keys).
+fn create_private_dir(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StoreError::File {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
 /// An open ledger with its sequencer running.
 pub struct LogService {
     /// The database (cheap to clone, shared by readers).
@@ -141,13 +216,16 @@ pub struct LogService {
 
 impl LogService {
     /// Creates a ledger in `dir`: log key, authority key, and the genesis entry (appended through
-    /// the sequencer like any other entry).
+    /// the sequencer like any other entry). Atomic: built in a temporary directory beside `dir`,
+    /// synced, then renamed into place. `dir` must not exist or be an empty directory.
     pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, ServiceError> {
-        for existing in [dir.log_key(), dir.root().join("db")] {
-            if existing.exists() {
+        let target = dir.root();
+        let shown = target.display().to_string();
+        if let Ok(mut listing) = fs::read_dir(target) {
+            if let Some(Ok(found)) = listing.next() {
                 return Err(ServiceError::AlreadyInitialized {
-                    dir: dir.root().display().to_string(),
-                    found: existing.display().to_string(),
+                    dir: shown,
+                    found: found.path().display().to_string(),
                 });
             }
         }
@@ -159,61 +237,94 @@ impl LogService {
                 }
             })?;
         let authority_key = SigningKey::generate(&mut OsRng);
-        let genesis = serde_json::json!({
-            "kind": "genesis",
-            "id": "genesis",
-            "actor": options.authority,
-            "occurred_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "origin": options.origin,
-            "name": options.authority_name,
-            "country": options.authority_country,
-            "public_key": crate::model::PublicKey::new(authority_key.verifying_key()),
-        });
-        let payload = serde_json::to_vec(&genesis).expect("JSON values serialise");
-        let event = Event::from_json(&payload).map_err(|e| ServiceError::InvalidArgument {
-            what: "genesis event",
-            detail: e.to_string(),
-        })?;
-        let envelope = Envelope::sign(payload, &[&authority_key]).map_err(|e| {
-            ServiceError::InvalidArgument {
-                what: "genesis envelope",
-                detail: e.to_string(),
+        let genesis = genesis_submission(options, &authority_key)?;
+
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let file_error = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| StoreError::File { path, source }
+        };
+        fs::create_dir_all(parent).map_err(file_error(parent))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "ledger".into());
+        // Staging directories of `init`s of this target that were killed are garbage.
+        let stale = format!(".{name}.init-");
+        if let Ok(listing) = fs::read_dir(parent) {
+            for entry in listing.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&stale) {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let staging = DataDir::new(parent.join(format!("{stale}{}", std::process::id())));
+        create_private_dir(staging.root())?;
+        let built = (|| -> Result<InitReport, ServiceError> {
+            write_secret_file(&staging.log_key(), &format!("{}\n", signer.to_text()))?;
+            write_atomic(
+                &staging.log_pub(),
+                format!("{}\n", signer.verifier().to_text()).as_bytes(),
+                0o644,
+            )
+            .map_err(file_error(&staging.log_pub()))?;
+            let key_file = SecretKeyFile::new(&authority_key, Some(options.authority.clone()));
+            write_secret_file(&staging.authority_key(), &key_file.to_json())?;
+            let service = LogService::start(&staging, &OpenOptions::default(), true)?;
+            let outcome = service
+                .handle()
+                .submit_blocking(vec![genesis])
+                .pop()
+                .expect("one outcome per submission");
+            let genesis = outcome?;
+            let report = InitReport {
+                origin: options.origin.clone(),
+                verifier_key: service.verifier.to_text(),
+                authority_key: dir.authority_key(),
+                genesis,
+            };
+            service.shutdown();
+            sync_dir(staging.root()).map_err(file_error(staging.root()))?;
+            Ok(report)
+        })();
+        let report = match built {
+            Ok(report) => report,
+            Err(e) => {
+                let _ = fs::remove_dir_all(staging.root());
+                return Err(e);
+            }
+        };
+        // Replaces `dir` only if it is missing or an empty directory (rename(2) semantics).
+        fs::rename(staging.root(), target).map_err(|source| {
+            let _ = fs::remove_dir_all(staging.root());
+            StoreError::File {
+                path: shown.clone(),
+                source,
             }
         })?;
-
-        fs::create_dir_all(dir.root()).map_err(|source| StoreError::File {
-            path: dir.root().display().to_string(),
-            source,
-        })?;
-        write_secret_file(&dir.log_key(), &format!("{}\n", signer.to_text()))?;
-        fs::write(dir.log_pub(), format!("{}\n", signer.verifier().to_text())).map_err(
-            |source| StoreError::File {
-                path: dir.log_pub().display().to_string(),
-                source,
-            },
-        )?;
-        let key_file = SecretKeyFile::new(&authority_key, Some(options.authority.clone()));
-        write_secret_file(&dir.authority_key(), &key_file.to_json())?;
-
-        let service = LogService::open(dir)?;
-        let outcome = service
-            .handle()
-            .submit_blocking(vec![Submission { envelope, event }])
-            .pop()
-            .expect("one outcome per submission");
-        let genesis = outcome?;
-        let report = InitReport {
-            origin: options.origin.clone(),
-            verifier_key: service.verifier.to_text(),
-            authority_key: dir.authority_key(),
-            genesis,
-        };
-        service.shutdown();
+        sync_dir(parent).map_err(file_error(parent))?;
         Ok(report)
     }
 
-    /// Opens the ledger in `dir` and starts its sequencer. Reads only the stored head.
+    /// Opens the ledger in `dir` and starts its sequencer, with the default checkpoint guard.
     pub fn open(dir: &DataDir) -> Result<LogService, ServiceError> {
+        LogService::open_with(dir, &OpenOptions::default())
+    }
+
+    /// Opens the ledger in `dir` and starts its sequencer. Refuses a directory that is not a
+    /// complete ledger; a log behind its remembered checkpoint opens read-only (writes refused).
+    pub fn open_with(dir: &DataDir, options: &OpenOptions) -> Result<LogService, ServiceError> {
+        LogService::start(dir, options, false)
+    }
+
+    fn start(
+        dir: &DataDir,
+        options: &OpenOptions,
+        initializing: bool,
+    ) -> Result<LogService, ServiceError> {
         let key_path = dir.log_key();
         if !key_path.exists() {
             return Err(ServiceError::NotInitialized {
@@ -227,12 +338,33 @@ impl LogService {
         })?;
         let verifier = signer.verifier();
         let store = Store::open(dir.root())?;
+        if !initializing && store.head()?.is_none() {
+            return Err(ServiceError::NoGenesis {
+                dir: dir.root().display().to_string(),
+            });
+        }
+        let guard = match &options.guard {
+            GuardSetting::Off => None,
+            GuardSetting::Default => CheckpointGuard::default_dir(),
+            GuardSetting::Dir(path) => Some(path.clone()),
+        }
+        .map(|path| Arc::new(CheckpointGuard::new(&path, &verifier)));
+        if let Some(guard) = &guard {
+            if let Err(reason) = guard.check(&store, &verifier) {
+                tracing::error!("{reason}");
+                store.refuse_writes(reason);
+            }
+        }
+        if let crate::store::Health::ReadOnly { reason } = store.health() {
+            tracing::error!("{reason}");
+        }
         let sequencer = Sequencer::start(
             store.clone(),
             LogSigner {
                 origin: signer.name().to_owned(),
                 signer,
             },
+            guard,
         )?;
         Ok(LogService {
             store,

@@ -93,13 +93,8 @@ fn the_monitor_follows_the_log_and_reports_a_violation_with_evidence() {
     // An entry changed on disk while the server was stopped: the log now serves bytes that do
     // not hash to its tree. The monitor reports it, posts the evidence, and exits 2.
     net.stop_log();
-    {
-        let store = open_store(&net.data);
-        let mut bytes = store.entry(3).unwrap().unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        store.overwrite_entry_for_testing(3, &bytes).unwrap();
-    }
+    let original = open_store(&net.data).entry(3).unwrap().unwrap();
+    support::overwrite_entry(&net.data, 3, &support::flip(&original, original.len() - 1));
     net.start_log();
     let (hook, posted) = webhook();
     let alarm = monitor(&net, Some(&hook));

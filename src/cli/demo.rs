@@ -12,8 +12,8 @@ use crate::http::{self, AppState};
 use crate::log::policy::Policy;
 use crate::model::keys::SecretKeyFile;
 use crate::scenario::Scenario;
-use crate::service::{DataDir, InitOptions, LogService};
-use crate::store::read_secret_file;
+use crate::service::{DataDir, GuardSetting, InitOptions, LogService, OpenOptions};
+use crate::store::{read_secret_file, Health};
 use crate::witness::cosigner::{self, CosignerOptions};
 
 use super::client::Client;
@@ -142,7 +142,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(super::verify::load_policy)
         .transpose()?;
-    let service = LogService::open(&DataDir::new(&args.data))
+    let options = OpenOptions {
+        guard: args
+            .checkpoint_guard
+            .clone()
+            .map_or(GuardSetting::Default, GuardSetting::Dir),
+    };
+    let service = LogService::open_with(&DataDir::new(&args.data), &options)
         .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
     if let Some(policy) = &policy {
         if !policy.logs.is_empty() && policy.log_for(service.origin()).is_none() {
@@ -163,6 +169,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         service.handle().head().size,
         args.data.display()
     );
+    if let Health::ReadOnly { reason } = service.store.health() {
+        eprintln!("read-only: {reason}");
+    }
     serve_until_signal(service, args.addr, policy, |_| Ok(()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -117,7 +117,7 @@ impl Source {
                 (entries, leaves)
             }
             Source::Data(store) => (
-                store.entries(start, start + width)?,
+                store.raw_entries(start, start + width)?,
                 store.node_row(0, start, width)?,
             ),
         };
@@ -193,9 +193,9 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             let layout = DataDir::new(dir);
             let key = std::fs::read_to_string(layout.log_pub())
                 .with_context(|| format!("{} holds no ledger (no log.pub)", dir.display()))?;
-            let store = Store::open(dir).with_context(|| {
-                format!("cannot open {} (is a server running on it?)", dir.display())
-            })?;
+            // Read-only: no lock, no state; a running server may keep appending meanwhile.
+            let store = Store::open_read_only(dir)
+                .with_context(|| format!("cannot open the ledger in {}", dir.display()))?;
             (Source::Data(store), Some(key.trim().to_owned()))
         }
         (None, None) => unreachable!("clap requires --server or --data"),
@@ -253,8 +253,11 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if let Some(s) = &seen {
         if s.verifier_key != key_text {
             bail!(
-                "the log key differs from the one remembered in {}",
-                state_path.display()
+                "the log key differs from the one remembered in {path} for this origin ({remembered}): \
+                 either the log was re-created under the same name (a new demo, a new test ledger) — then \
+                 delete {path} or pass --state FILE — or this is not the log you audited before: do not trust it",
+                path = state_path.display(),
+                remembered = s.verifier_key,
             );
         }
     }

@@ -80,15 +80,32 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Seconds a client should wait before retrying, for failures that pass by themselves.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self.code {
+            "storage_unavailable" => Some(5),
+            "unavailable" => Some(1),
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.problem()).expect("problem serialises");
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -151,7 +168,17 @@ impl From<SequencerError> for ApiError {
                 "entry_too_large",
                 e.to_string(),
             ),
-            SequencerError::Storage(cause) => ApiError::internal(cause),
+            SequencerError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "write refused: storage unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the ledger cannot store entries right now (full disk or failing storage); nothing was written; retry later",
+                )
+            }
+            SequencerError::ReadOnly(reason) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "read_only", reason)
+            }
             SequencerError::Stopped => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -74,7 +74,7 @@ pub async fn tile(State(state): State<AppState>, P(rest): P<String>) -> Result<R
             }
             let entries = state
                 .store
-                .entries(start, start + u64::from(width))
+                .raw_entries(start, start + u64::from(width))
                 .map_err(ApiError::internal)?;
             let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
             encode_entry_bundle(&refs).map_err(ApiError::internal)?

@@ -8,7 +8,10 @@
 //!
 //! While block *n* is written, block *n + 1* is validated on top of it. If a write fails, no
 //! submitter of that block or of any block validated on top of it gets a receipt; the validator
-//! learns of it before its next block, drops its pending state and continues from the store.
+//! learns of it before its next block, drops its pending state and re-reads the durable head
+//! from the store. Until that re-read succeeds (the store can cut the failed block off again),
+//! it assigns no index at all: every submission is answered "storage unavailable", so a failed
+//! block can leave neither a gap nor a duplicate index behind.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, RwLock};
@@ -23,7 +26,7 @@ use crate::log::hash::leaf_hash;
 use crate::model::entry::Entry;
 use crate::model::KeyId;
 use crate::sequencer::LogSigner;
-use crate::store::{Block, Head, Store};
+use crate::store::{Block, CheckpointGuard, Head, Store, StoreError};
 
 /// What happened to one submission during validation.
 enum Verdict {
@@ -69,6 +72,8 @@ pub(super) struct Validator {
     pub(super) head: Head,
     pub(super) epoch: u64,
     pub(super) shared: Arc<Shared>,
+    /// Set while the durable head cannot be re-read after a failed write.
+    pub(super) broken: Option<String>,
 }
 
 impl Validator {
@@ -90,13 +95,19 @@ impl Validator {
     /// Drops pending layers the store now holds, and starts over from the store after a
     /// failed write.
     fn catch_up(&mut self) {
-        if self.shared.failed_epoch.load(Ordering::Acquire) == self.epoch {
-            self.epoch += 1;
-            self.view.reset();
+        if self.shared.failed_epoch.load(Ordering::Acquire) == self.epoch || self.broken.is_some() {
+            if self.broken.is_none() {
+                self.epoch += 1;
+                self.view.reset();
+            }
             match self.store.head() {
-                Ok(head) => self.head = head.unwrap_or_else(Head::empty),
+                Ok(head) => {
+                    self.head = head.unwrap_or_else(Head::empty);
+                    self.broken = None;
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot reread the head after a failed write")
+                    tracing::error!(error = %e, "cannot re-read the durable head after a failed write; assigning no index until it can");
+                    self.broken = Some(e.to_string());
                 }
             }
         }
@@ -105,6 +116,26 @@ impl Validator {
     }
 
     fn validate(&mut self, jobs: Vec<VerifiedJob>) -> ValidatedBlock {
+        if let Some(reason) = &self.broken {
+            let jobs = jobs
+                .into_iter()
+                .map(|verified| {
+                    let verdicts = verified
+                        .job
+                        .submissions
+                        .iter()
+                        .map(|_| Verdict::Failed(SequencerError::Unavailable(reason.clone())))
+                        .collect();
+                    (verified.job, verdicts)
+                })
+                .collect();
+            return ValidatedBlock {
+                block: Arc::new(Block::default()),
+                head: self.head.clone(),
+                jobs,
+                epoch: self.epoch,
+            };
+        }
         let started = Instant::now();
         let logged_at_ms = now_ms().max(self.head.last_logged_at_ms);
         let mut next = self.head.clone();
@@ -210,13 +241,26 @@ pub(super) struct Persister {
     pub(super) shared: Arc<Shared>,
     /// The latest durable head.
     pub(super) head: Head,
+    /// Where the latest checkpoint is remembered outside the data directory.
+    pub(super) guard: Option<Arc<CheckpointGuard>>,
 }
 
 impl Persister {
-    /// Writes blocks in order until the validate stage stops.
+    /// Writes blocks in order until the validate stage stops; then remembers the last
+    /// checkpoint in the guard and flushes the state, so the next open replays nothing.
     pub(super) fn run(mut self, blocks: std_mpsc::Receiver<ValidatedBlock>) {
         for validated in blocks {
             self.persist(validated);
+        }
+        if let Some(guard) = &self.guard {
+            if !self.head.checkpoint.is_empty() {
+                if let Err(e) = guard.remember(&self.head.checkpoint) {
+                    tracing::warn!(error = %e, "could not update the checkpoint guard");
+                }
+            }
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::warn!(error = %e, "could not flush the state at shutdown (the log replays it at open)");
         }
     }
 
@@ -229,7 +273,9 @@ impl Persister {
         } = validated;
         let failed = self.shared.failed_epoch.load(Ordering::Acquire);
         let written = if failed == epoch {
-            Err("an earlier block it was validated on could not be stored".to_owned())
+            Err(SequencerError::Unavailable(
+                "an earlier block it was validated on could not be stored".to_owned(),
+            ))
         } else if block.entries.is_empty() {
             Ok(())
         } else {
@@ -243,13 +289,21 @@ impl Persister {
             result.map_err(|e| {
                 tracing::error!(error = %e, "block commit failed; nothing in it was acknowledged");
                 self.shared.failed_epoch.store(epoch, Ordering::Release);
-                e.to_string()
+                match e {
+                    StoreError::ReadOnly { reason } => SequencerError::ReadOnly(reason),
+                    other => SequencerError::Unavailable(other.to_string()),
+                }
             })
         };
         match written {
             Ok(()) => {
                 if !block.entries.is_empty() {
                     self.head = head;
+                    if let Some(guard) = &self.guard {
+                        if let Err(e) = guard.remember_coalesced(&self.head.checkpoint) {
+                            tracing::warn!(error = %e, "could not update the checkpoint guard");
+                        }
+                    }
                     self.shared
                         .durable_size
                         .store(self.head.size, Ordering::Release);
@@ -268,13 +322,13 @@ impl Persister {
                     let _ = job.reply.send(outcomes);
                 }
             }
-            Err(message) => {
+            Err(failure) => {
                 for (job, verdicts) in jobs {
                     let outcomes: Vec<Outcome> = verdicts
                         .into_iter()
                         .map(|verdict| match verdict {
                             Verdict::Failed(e) => Err(e),
-                            _ => Err(SequencerError::Storage(message.clone())),
+                            _ => Err(failure.again()),
                         })
                         .collect();
                     let _ = job.reply.send(outcomes);

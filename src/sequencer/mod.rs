@@ -36,7 +36,7 @@ use crate::model::entry::EntryError;
 use crate::model::envelope::Envelope;
 use crate::model::event::Event;
 use crate::model::KeyId;
-use crate::store::{Head, Store, StoreError};
+use crate::store::{CheckpointGuard, Head, Store, StoreError};
 
 /// Most submissions one block takes. Bounds the memory and latency of one commit.
 pub const MAX_BLOCK: usize = 4096;
@@ -74,12 +74,28 @@ pub enum SequencerError {
     /// The entry would not fit the entry format.
     #[error(transparent)]
     Entry(#[from] EntryError),
-    /// The block could not be made durable; nothing of it was acknowledged.
-    #[error("the ledger could not store the block: {0}")]
-    Storage(String),
+    /// The block could not be made durable (full disk, failing storage); nothing of it was
+    /// acknowledged. Writes resume by themselves once the cause is gone.
+    #[error("the ledger cannot store blocks right now: {0}")]
+    Unavailable(String),
+    /// The ledger refuses writes until an operator acts: it would otherwise sign a second
+    /// history (the reason names both sizes and the way out).
+    #[error("the ledger refuses writes: {0}")]
+    ReadOnly(String),
     /// The sequencer is shutting down.
     #[error("the sequencer is not running")]
     Stopped,
+}
+
+impl SequencerError {
+    /// The same storage failure again, for every submission of a failed block.
+    fn again(&self) -> SequencerError {
+        match self {
+            SequencerError::ReadOnly(reason) => SequencerError::ReadOnly(reason.clone()),
+            SequencerError::Unavailable(reason) => SequencerError::Unavailable(reason.clone()),
+            other => SequencerError::Unavailable(other.to_string()),
+        }
+    }
 }
 
 type Outcome = Result<Receipt, SequencerError>;
@@ -117,8 +133,13 @@ pub struct SequencerHandle {
 }
 
 impl Sequencer {
-    /// Starts the pipeline over `store`, whose stored head it continues.
-    pub fn start(store: Store, log: LogSigner) -> Result<Sequencer, StoreError> {
+    /// Starts the pipeline over `store`, whose stored head it continues; `guard`, when given,
+    /// remembers the latest checkpoint outside the data directory.
+    pub fn start(
+        store: Store,
+        log: LogSigner,
+        guard: Option<Arc<CheckpointGuard>>,
+    ) -> Result<Sequencer, StoreError> {
         let head = store.head()?.unwrap_or_else(Head::empty);
         let published = Arc::new(RwLock::new(Arc::new(head.clone())));
         let shared = Arc::new(Shared {
@@ -138,11 +159,13 @@ impl Sequencer {
             head: head.clone(),
             epoch: 1,
             shared: Arc::clone(&shared),
+            broken: None,
         };
         let persister = Persister {
             store,
             shared,
             head,
+            guard,
         };
         let spawn = |name: &str, work: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()

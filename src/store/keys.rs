@@ -32,8 +32,27 @@ pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), StoreError> 
         .map_err(|e| file_error(path, e))
 }
 
-/// Reads a secret file as text.
+/// Reads a secret file as text. A file that others than its owner may read (or write) is
+/// refused with a message saying how to fix it: a key that leaked is no longer a key.
 pub fn read_secret_file(path: &Path) -> Result<String, StoreError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = fs::metadata(path)
+        .map_err(|e| file_error(path, e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(StoreError::File {
+            path: path.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "secret key file has mode {mode:04o}, readable by others; run `chmod 600 {}` (and replace the key if others may have read it)",
+                    path.display()
+                ),
+            ),
+        });
+    }
     fs::read_to_string(path).map_err(|e| file_error(path, e))
 }
 
@@ -52,5 +71,16 @@ mod tests {
         assert_eq!(read_secret_file(&path).unwrap(), "secret\n");
         assert!(write_secret_file(&path, "other").is_err());
         assert_eq!(read_secret_file(&path).unwrap(), "secret\n");
+    }
+
+    #[test]
+    fn world_readable_secret_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leaky.key");
+        fs::write(&path, "secret").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let message = read_secret_file(&path).unwrap_err().to_string();
+        assert!(message.contains("chmod 600"), "{message}");
+        assert!(message.contains("0644"), "{message}");
     }
 }

@@ -1,56 +1,60 @@
-//! Durable storage on sled: entries, Merkle tree hashes, the head, and the ledger state.
+//! Durable storage behind one ledger-level seam, [`LedgerStore`].
 //!
-//! Everything lives in one sled tree under one-byte key prefixes, so that a block of entries,
-//! the tree nodes it completes, every state record it changes and the new head are written by a
-//! single atomic `apply_batch`, followed by one `flush`. A crash at any instant leaves either the
-//! old block boundary or the new one, never a mix; a receipt is only handed out after the flush.
+//! The seam offers what the sequencer, the audits and the HTTP layer need — commit a block with
+//! its head, read entries, tree hashes, checkpoints and state records — not a key-value API, so
+//! each backend can be written natively for its infrastructure. [`Store`] is the cheap-to-clone
+//! handle everyone holds.
 //!
-//! | key | value |
-//! | --- | --- |
-//! | `E` ‖ index (u64 BE) | the entry's 32-byte leaf hash, then its canonical bincode bytes |
-//! | `N` ‖ level (u8) ‖ index (u64 BE) | 32-byte hash of a perfect subtree of level ≥ 1 |
-//! | `H` | the [`Head`]: size, root, last leaf hash, frontier, latest signed checkpoint |
-//! | `C` ‖ size (u64 BE) | the checkpoint signed for the block that ended at that size |
-//! | `G` | the genesis record |
-//! | `A` ‖ actor id | actor record |
-//! | `K` ‖ key id (32 bytes) | key record |
-//! | `S` ‖ site id | site record |
-//! | `B` ‖ batch id | batch record |
-//! | `V` ‖ event id | event record (entry index and envelope digest, for idempotency) |
-//! | `X` ‖ site id ‖ 0x00 ‖ batch id | index of the batches extracted at a site (recall by mine) |
+//! Two implementations share one code path, [`FileLedger`]:
+//! - **embedded** ([`Store::open`]): the log in append-only segment files (`<data>/log/`,
+//!   [`segments`]) that are `fdatasync`ed before any receipt, and the state in sled
+//!   (`<data>/state/`, [`records`]), a cache the log rebuilds;
+//! - **memory** ([`Store::memory`]): the same segment code over in-memory files that inject
+//!   faults ([`files::Faults`]: fail the n-th write, fail syncs, tear a write, run out of space,
+//!   lose power), for the conformance suite ([`conformance`]) and failure tests.
 //!
-//! Records are bincode 2.0.1 (serde, standard configuration). Opening a store reads only the
-//! head: it never replays the log or loads the tree; proofs read O(log n) node hashes.
-//!
-//! A leaf hash lives in front of its entry rather than under its own key: one key less per entry
-//! on the write path, and a level-0 tile is one range read. The stored leaf hash is what the
-//! tree and the tiles publish; `verify` recomputes it from the bytes, so an altered entry is
-//! caught and located.
+//! The layout of a data directory carries a version ([`LAYOUT_FILE`]); an unknown version is
+//! refused at open.
 
+pub mod conformance;
+mod file_ledger;
+pub mod files;
+mod guard;
 mod keys;
+pub mod records;
+pub mod segments;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::ledger::{
-    ActorRecord, BatchOrigin, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord,
-    StateChanges, StateError, StateView,
+    ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord, StateChanges,
+    StateError, StateView,
 };
 use crate::log::tree::{Frontier, HashReader, NodeId, TreeError};
 use crate::log::Hash;
 use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
 use crate::model::KeyId;
 
+pub use file_ledger::FileLedger;
+pub use guard::CheckpointGuard;
 pub use keys::{read_secret_file, write_secret_file};
+
+/// The file in a data directory naming its layout version.
+pub const LAYOUT_FILE: &str = "LAYOUT";
+/// The layout this build reads and writes: segment files under `log/`, sled state under
+/// `state/`. (Layout 1, sled only under `db/`, was never released.)
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled reported an I/O or corruption error.
-    #[error("storage error: {0}")]
+    #[error("state database error: {0}")]
     Sled(#[from] sled::Error),
-    /// A stored value does not decode.
+    /// A stored state record does not decode.
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt {
         /// Which record.
@@ -58,13 +62,85 @@ pub enum StoreError {
         /// The decoder's message.
         detail: String,
     },
-    /// A file next to the database (keys, config) could not be read or written.
+    /// A file next to the log (keys, layout) could not be read or written.
     #[error("{path}: {source}")]
     File {
         /// The file.
         path: String,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// An operation on a segment file failed.
+    #[error("log file `{file}`: {op} failed: {source}")]
+    Io {
+        /// Which segment file.
+        file: &'static str,
+        /// What was being done.
+        op: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A segment file holds bytes that cannot be what the log wrote.
+    #[error("log file `{file}` is damaged: {detail}")]
+    Damaged {
+        /// Which segment file.
+        file: &'static str,
+        /// What is wrong, with the entry or slot it hits.
+        detail: String,
+    },
+    /// An entry's bytes no longer hash to its leaf hash in the tree.
+    #[error("entry {index} is damaged: its bytes in log file `entries` do not hash to its leaf hash in `tree`")]
+    DamagedEntry {
+        /// The entry.
+        index: u64,
+    },
+    /// A block does not continue the log where it ends (a writer bug, refused before writing).
+    #[error("block out of sequence: expected position {expected}, got {found}")]
+    Sequence {
+        /// Where the log ends.
+        expected: u64,
+        /// What the block claimed.
+        found: u64,
+    },
+    /// A checkpoint note longer than the checkpoint file's slots.
+    #[error("checkpoint note of {len} bytes does not fit a {slot}-byte slot")]
+    CheckpointTooLong {
+        /// Note length.
+        len: usize,
+        /// Slot capacity.
+        slot: u64,
+    },
+    /// Writes are refused: the log must not sign a second history.
+    #[error("{reason}")]
+    ReadOnly {
+        /// Why, with both sizes and the way out.
+        reason: String,
+    },
+    /// Too little free space to take a block safely.
+    #[error("only {available} bytes free under {path}, below the {reserve}-byte reserve")]
+    LowSpace {
+        /// The data directory.
+        path: String,
+        /// Free bytes.
+        available: u64,
+        /// The reserve kept free.
+        reserve: u64,
+    },
+    /// The data directory's layout version is not this build's.
+    #[error("{dir}: {detail}")]
+    Layout {
+        /// The data directory.
+        dir: String,
+        /// What was found and what to do.
+        detail: String,
+    },
+    /// Replaying the log into the state failed at an entry: the log and the rules disagree.
+    #[error("replaying entry {index} into the state failed: {detail}")]
+    Replay {
+        /// The entry.
+        index: u64,
+        /// Why.
+        detail: String,
     },
     /// Something that must exist does not.
     #[error("{what} not found")]
@@ -74,10 +150,18 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the failure is the storage's (full disk, failing device, damage) rather than a
+    /// caller's: writes are then answered "unavailable, try later".
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, StoreError::ReadOnly { .. })
+    }
+}
+
 /// How long [`Store::open`] waits for a database lock that is being released.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The log's head, stored under `H` and kept in memory by the sequencer.
+/// The log's head, kept in memory by the sequencer and rebuilt from the log at open.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
     /// Number of entries.
@@ -114,378 +198,171 @@ impl Head {
 pub struct Block {
     /// New entries: index and canonical bytes, in order.
     pub entries: Vec<(u64, Vec<u8>)>,
-    /// Perfect tree nodes the entries completed.
+    /// Tree nodes the entries completed (leaves included), in the order the frontier made them.
     pub nodes: Vec<(NodeId, Hash)>,
     /// State records changed by the entries.
     pub changes: StateChanges,
 }
 
-const ENTRY: u8 = b'E';
-const NODE: u8 = b'N';
-const HEAD: &[u8] = b"H";
-const CHECKPOINT: u8 = b'C';
-const GENESIS: &[u8] = b"G";
-const ACTOR: u8 = b'A';
-const KEY: u8 = b'K';
-const SITE: u8 = b'S';
-const BATCH: u8 = b'B';
-const EVENT: u8 = b'V';
-const SITE_EXTRACT: u8 = b'X';
-
-fn entry_key(index: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = ENTRY;
-    k[1..].copy_from_slice(&index.to_be_bytes());
-    k
+/// Whether the store can take writes now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Reads and writes work.
+    Ready,
+    /// Writes fail for now (full disk, failing device); they resume by themselves.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+    /// Writes are refused until an operator acts (a log behind its own checkpoint).
+    ReadOnly {
+        /// Why, with the way out.
+        reason: String,
+    },
 }
 
-fn node_key(id: NodeId) -> [u8; 10] {
-    let mut k = [0u8; 10];
-    k[0] = NODE;
-    k[1] = id.level;
-    k[2..].copy_from_slice(&id.index.to_be_bytes());
-    k
+/// The operations the ledger needs of its storage. Every implementation passes
+/// [`conformance::run`].
+pub trait LedgerStore: StateView + HashReader + Send + Sync {
+    /// The durable head; `None` for a log with no entries.
+    fn head(&self) -> Result<Option<Head>, StoreError>;
+    /// Appends a block and makes it durable, then records its state changes; `head` is the head
+    /// after it. Returns only once the block is durable; on error nothing of it is visible.
+    fn commit_block(&self, block: &Block, head: &Head) -> Result<(), StoreError>;
+    /// Entries `start..end` (canonical bytes), stopping at the end of the log; an entry whose
+    /// bytes no longer hash to its leaf is an error naming it ([`StoreError::DamagedEntry`]).
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Entries `start..end` exactly as stored, unchecked: for entry bundles and audits, whose
+    /// readers check every entry against the tree themselves and locate any damage.
+    fn raw_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Hashes of `width` consecutive perfect nodes at `level` from `start` (a tile's row).
+    fn node_row(&self, level: u8, start: u64, width: u64) -> Result<Vec<Hash>, StoreError>;
+    /// The checkpoint of the block that appended entry `index`.
+    fn checkpoint_covering(&self, index: u64) -> Result<Option<String>, StoreError>;
+    /// The checkpoint signed at exactly `size`, if a block ended there.
+    fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError>;
+    /// Batch ids extracted at `site`.
+    fn extracts_at(&self, site: &SiteId) -> Result<Vec<BatchId>, StoreError>;
+    /// Every registered actor, ordered by id.
+    fn actors(&self) -> Result<Vec<ActorRecord>, StoreError>;
+    /// Bytes used on disk.
+    fn size_on_disk(&self) -> Result<u64, StoreError>;
+    /// Whether writes can be taken now; tries to clear a past failure first.
+    fn health(&self) -> Health;
+    /// Appends a block of entries that come from another copy of this log (a mirror or a
+    /// backup), already checked against a checkpoint this log signed, and then replays them into
+    /// the state through the ledger's rules. `lodestone recover` uses it; the sequencer never
+    /// does.
+    fn import_block(&self, block: &Block, head: &Head) -> Result<(), StoreError>;
+    /// Refuses every later write with `reason` (the log must not sign a second history).
+    fn refuse_writes(&self, reason: String);
+    /// Makes the state durable too (a clean shutdown: the next open replays nothing).
+    fn flush(&self) -> Result<(), StoreError>;
 }
 
-fn checkpoint_key(size: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = CHECKPOINT;
-    k[1..].copy_from_slice(&size.to_be_bytes());
-    k
-}
-
-fn named_key(prefix: u8, name: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + name.len());
-    k.push(prefix);
-    k.extend_from_slice(name);
-    k
-}
-
-fn site_extract_key(site: &SiteId, batch: &BatchId) -> Vec<u8> {
-    let mut k = named_key(SITE_EXTRACT, site.as_ref().as_bytes());
-    k.push(0);
-    k.extend_from_slice(batch.as_ref().as_bytes());
-    k
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .expect("encoding a record to a Vec cannot fail")
-}
-
-fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-        .map(|(value, _)| value)
-        .map_err(|e| StoreError::Corrupt {
-            what: what.to_owned(),
-            detail: e.to_string(),
-        })
-}
-
-/// A ledger's sled database. Cheap to clone (sled handles are reference counted), safe to share
-/// between the sequencer thread and any number of readers.
+/// A handle on a ledger's storage. Cheap to clone, safe to share between the sequencer and any
+/// number of readers.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    inner: Arc<dyn LedgerStore>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = dyn LedgerStore;
+    fn deref(&self) -> &Self::Target {
+        &*self.inner
+    }
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir`.
-    ///
-    /// sled holds an exclusive file lock while a database is open and releases it only when its
-    /// background threads have stopped, a moment after the last handle is dropped; a lock still
-    /// held is retried for up to [`LOCK_WAIT`] before giving up (another process using the
-    /// ledger keeps it for longer).
+    /// Wraps any implementation.
+    pub fn new(inner: Arc<dyn LedgerStore>) -> Store {
+        Store { inner }
+    }
+
+    /// Opens (or creates) the embedded ledger storage in the data directory `dir`, waiting up
+    /// to [`LOCK_WAIT`] for another process's lock to go; replays the log's tail into the state
+    /// when the state is behind.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        loop {
-            match sled::Config::new()
-                .path(dir.join("db"))
-                .cache_capacity(64 * 1024 * 1024)
-                // Every block commit flushes explicitly: no background flusher.
-                .flush_every_ms(None)
-                .open()
-            {
-                Ok(db) => return Ok(Store { db }),
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock")
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Ok(Store::new(Arc::new(FileLedger::open_dir(dir, false)?)))
     }
 
-    /// The stored head; `None` for a ledger that has no entries yet.
-    pub fn head(&self) -> Result<Option<Head>, StoreError> {
-        self.db
-            .get(HEAD)?
-            .map(|bytes| decode("head", &bytes))
-            .transpose()
+    /// Opens the embedded storage for reading only: no file is changed.
+    pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
+        Ok(Store::new(Arc::new(FileLedger::open_dir(dir, true)?)))
     }
 
-    /// Writes a block and the new head in one atomic batch, then flushes to disk. Returns only
-    /// once the block is durable.
-    pub fn commit_block(&self, block: &Block, head: &Head) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        let leaves: std::collections::HashMap<u64, &Hash> = block
-            .nodes
-            .iter()
-            .filter(|(id, _)| id.level == 0)
-            .map(|(id, hash)| (id.index, hash))
-            .collect();
-        for (index, bytes) in &block.entries {
-            let leaf = leaves.get(index).ok_or_else(|| StoreError::Missing {
-                what: format!("the leaf hash of entry {index} in its block"),
-            })?;
-            let mut value = Vec::with_capacity(Hash::LEN + bytes.len());
-            value.extend_from_slice(&leaf.0);
-            value.extend_from_slice(bytes);
-            batch.insert(&entry_key(*index)[..], value);
-        }
-        for (id, hash) in block.nodes.iter().filter(|(id, _)| id.level > 0) {
-            batch.insert(&node_key(*id)[..], &hash.0[..]);
-        }
-        let changes = &block.changes;
-        if let Some(genesis) = &changes.genesis {
-            batch.insert(GENESIS, encode(genesis));
-        }
-        for (id, record) in &changes.actors {
-            batch.insert(named_key(ACTOR, id.as_ref().as_bytes()), encode(record));
-        }
-        for (id, record) in &changes.keys {
-            batch.insert(named_key(KEY, &id.0 .0), encode(record));
-        }
-        for (id, record) in &changes.sites {
-            batch.insert(named_key(SITE, id.as_ref().as_bytes()), encode(record));
-        }
-        for (id, record) in &changes.batches {
-            batch.insert(named_key(BATCH, id.as_ref().as_bytes()), encode(record));
-            if let BatchOrigin::Extracted { site } = &record.origin {
-                batch.insert(site_extract_key(site, id), &[][..]);
-            }
-        }
-        for (id, record) in &changes.events {
-            batch.insert(named_key(EVENT, id.as_ref().as_bytes()), encode(record));
-        }
-        batch.insert(&checkpoint_key(head.size)[..], head.checkpoint.as_bytes());
-        batch.insert(HEAD, encode(head));
-        let started = std::time::Instant::now();
-        self.db.apply_batch(batch)?;
-        let applied = started.elapsed();
-        self.db.flush()?;
-        tracing::trace!(
-            apply_us = applied.as_micros() as u64,
-            flush_us = (started.elapsed() - applied).as_micros() as u64,
-            "sled batch"
-        );
-        Ok(())
+    /// A new in-memory store whose files follow `faults`; `origin` sizes its checkpoint slots.
+    pub fn memory(
+        origin: &str,
+        faults: &Arc<files::Faults>,
+    ) -> Result<(Store, MemoryParts), StoreError> {
+        let (ledger, parts) = FileLedger::memory(origin, faults)?;
+        Ok((Store::new(Arc::new(ledger)), parts))
+    }
+
+    /// Copies the durable log of the ledger in `data` (which may be serving) into a new
+    /// directory `out`, with its layout file and keys: a consistent backup. The state is not
+    /// copied; opening the backup rebuilds it from the log. Returns the number of entries.
+    pub fn backup(data: &Path, out: &Path) -> Result<u64, StoreError> {
+        FileLedger::backup(data, out)
     }
 
     /// The canonical bytes of entry `index`.
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get(entry_key(index))?
-            .map(|v| split_entry(&v).map(|(_, bytes)| bytes.to_vec()))
-            .transpose()
+        Ok(self.inner.entries(index, index.saturating_add(1))?.pop())
+    }
+}
+
+/// The in-memory files and state of a [`Store::memory`], to reopen after a simulated crash.
+#[derive(Clone)]
+pub struct MemoryParts {
+    /// The four segment files.
+    pub files: Vec<files::MemFile>,
+    /// The state database.
+    pub db: records::MemDb,
+    /// The fault plan.
+    pub faults: Arc<files::Faults>,
+}
+
+impl MemoryParts {
+    /// Simulates a power loss: the files keep only what was synced, the state only what was
+    /// flushed.
+    pub fn power_loss(&self) {
+        self.faults.power_loss();
+        self.db.power_loss();
     }
 
-    /// Entries `start..end` (bytes), in order; stops early at the end of the log.
-    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.entry_values(start, end, |_, bytes| bytes.to_vec())
+    /// Reopens the store from these parts, as a process does after a crash.
+    pub fn reopen(&self) -> Result<Store, StoreError> {
+        Ok(Store::new(Arc::new(FileLedger::reopen_memory(self)?)))
     }
+}
 
-    /// Reads stored entry values `start..end` and keeps what `pick` takes of each (leaf hash,
-    /// entry bytes).
-    fn entry_values<T>(
-        &self,
-        start: u64,
-        end: u64,
-        pick: impl Fn(Hash, &[u8]) -> T,
-    ) -> Result<Vec<T>, StoreError> {
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        self.db
-            .range(entry_key(start)..entry_key(end))
-            .map(|kv| {
-                let (_, v) = kv?;
-                let (leaf, bytes) = split_entry(&v)?;
-                Ok(pick(leaf, bytes))
-            })
-            .collect()
+impl StateView for Store {
+    fn genesis(&self) -> Result<Option<GenesisRecord>, StateError> {
+        self.inner.genesis()
     }
-
-    /// Overwrites the stored bytes of one entry, keeping its stored leaf hash. Only for
-    /// tamper-detection tests and tooling: the ledger itself never rewrites an entry.
-    pub fn overwrite_entry_for_testing(&self, index: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        let stored = self.db.get(entry_key(index))?.ok_or(StoreError::Missing {
-            what: format!("entry {index}"),
-        })?;
-        let (leaf, _) = split_entry(&stored)?;
-        let mut value = leaf.0.to_vec();
-        value.extend_from_slice(bytes);
-        self.db.insert(entry_key(index), value)?;
-        self.db.flush()?;
-        Ok(())
+    fn actor(&self, id: &ActorId) -> Result<Option<ActorRecord>, StateError> {
+        self.inner.actor(id)
     }
-
-    /// Hashes of `width` consecutive perfect nodes at `level`, from `start` (a tile's row).
-    pub fn node_row(&self, level: u8, start: u64, width: u64) -> Result<Vec<Hash>, StoreError> {
-        if level == 0 {
-            return self.entry_values(start, start + width, |leaf, _| leaf);
-        }
-        let from = node_key(NodeId {
-            level,
-            index: start,
-        });
-        let to = node_key(NodeId {
-            level,
-            index: start + width,
-        });
-        self.db
-            .range(from..to)
-            .map(|kv| {
-                let (_, v) = kv?;
-                Hash::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                    what: "tree node".into(),
-                    detail: e.to_string(),
-                })
-            })
-            .collect()
+    fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StateError> {
+        self.inner.key(id)
     }
-
-    /// The checkpoint of the block that appended entry `index`: the first checkpoint whose size
-    /// exceeds `index`. Receipts are rebuilt from it, so a retry gets the very same receipt.
-    pub fn checkpoint_covering(&self, index: u64) -> Result<Option<String>, StoreError> {
-        let Some(from) = index.checked_add(1) else {
-            return Ok(None);
-        };
-        let upper = checkpoint_key(u64::MAX);
-        match self.db.range(checkpoint_key(from)..=upper).next() {
-            Some(kv) => {
-                let (_, v) = kv?;
-                Ok(Some(String::from_utf8_lossy(&v).into_owned()))
-            }
-            None => Ok(None),
-        }
+    fn site(&self, id: &SiteId) -> Result<Option<SiteRecord>, StateError> {
+        self.inner.site(id)
     }
-
-    /// The checkpoint signed at exactly `size`, if a block ended there.
-    pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .db
-            .get(checkpoint_key(size))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
+        self.inner.batch(id)
     }
-
-    /// Batch ids extracted at `site`.
-    pub fn extracts_at(&self, site: &SiteId) -> Result<Vec<BatchId>, StoreError> {
-        let mut prefix = named_key(SITE_EXTRACT, site.as_ref().as_bytes());
-        prefix.push(0);
-        self.db
-            .scan_prefix(&prefix)
-            .map(|kv| {
-                let (k, _) = kv?;
-                let raw = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-                raw.parse().map_err(|_| StoreError::Corrupt {
-                    what: "site index".into(),
-                    detail: raw,
-                })
-            })
-            .collect()
-    }
-
-    /// Every registered actor, ordered by id.
-    pub fn actors(&self) -> Result<Vec<ActorRecord>, StoreError> {
-        self.db
-            .scan_prefix([ACTOR])
-            .map(|kv| decode("actor", &kv?.1))
-            .collect()
-    }
-
-    /// Bytes on disk used by the database.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
-    }
-
-    fn record<T: DeserializeOwned>(&self, what: &str, key: &[u8]) -> Result<Option<T>, StateError> {
-        let bytes = self.db.get(key).map_err(|e| StateError {
-            message: e.to_string(),
-        })?;
-        bytes
-            .map(|b| {
-                decode(what, &b).map_err(|e| StateError {
-                    message: e.to_string(),
-                })
-            })
-            .transpose()
+    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        self.inner.event(id)
     }
 }
 
 impl HashReader for Store {
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, TreeError> {
-        ids.iter()
-            .map(|id| {
-                let storage = |e: &dyn std::fmt::Display| TreeError::Storage {
-                    message: e.to_string(),
-                };
-                let key: Vec<u8> = if id.level == 0 {
-                    entry_key(id.index).to_vec()
-                } else {
-                    node_key(*id).to_vec()
-                };
-                let value =
-                    self.db
-                        .get(key)
-                        .map_err(|e| storage(&e))?
-                        .ok_or(TreeError::MissingNode {
-                            level: id.level,
-                            index: id.index,
-                        })?;
-                let hash = if id.level == 0 {
-                    split_entry(&value).map_err(|e| storage(&e))?.0
-                } else {
-                    Hash::from_slice(&value).map_err(|e| storage(&e))?
-                };
-                Ok(hash)
-            })
-            .collect()
-    }
-}
-
-/// Splits a stored entry value into its leaf hash and the entry bytes.
-fn split_entry(value: &[u8]) -> Result<(Hash, &[u8]), StoreError> {
-    if value.len() < Hash::LEN {
-        return Err(StoreError::Corrupt {
-            what: "entry".into(),
-            detail: format!("{} bytes, shorter than its leaf hash", value.len()),
-        });
-    }
-    let (leaf, bytes) = value.split_at(Hash::LEN);
-    Ok((Hash::from_slice(leaf).expect("32 bytes"), bytes))
-}
-
-impl StateView for Store {
-    fn genesis(&self) -> Result<Option<GenesisRecord>, StateError> {
-        self.record("genesis", GENESIS)
-    }
-    fn actor(&self, id: &ActorId) -> Result<Option<ActorRecord>, StateError> {
-        self.record("actor", &named_key(ACTOR, id.as_ref().as_bytes()))
-    }
-    fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StateError> {
-        self.record("key", &named_key(KEY, &id.0 .0))
-    }
-    fn site(&self, id: &SiteId) -> Result<Option<SiteRecord>, StateError> {
-        self.record("site", &named_key(SITE, id.as_ref().as_bytes()))
-    }
-    fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
-        self.record("batch", &named_key(BATCH, id.as_ref().as_bytes()))
-    }
-    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
-        self.record("event", &named_key(EVENT, id.as_ref().as_bytes()))
+        self.inner.read_hashes(ids)
     }
 }
 

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -112,6 +112,30 @@ pub fn open_store(data: &Path) -> lodestone::store::Store {
     panic!("{} stayed locked", data.display());
 }
 
+/// Overwrites the stored bytes of entry `index` in a stopped ledger's `log/entries` segment
+/// file, in place (same length): what a disk fault or a tamperer does.
+pub fn overwrite_entry(data: &Path, index: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt as _;
+    let log = data.join("log");
+    let offsets = std::fs::read(log.join("offsets")).unwrap();
+    let end_of = |i: u64| {
+        let at = (i * 8) as usize;
+        u64::from_le_bytes(offsets[at..at + 8].try_into().unwrap())
+    };
+    let start = if index == 0 { 0 } else { end_of(index - 1) };
+    assert_eq!(
+        end_of(index) - start,
+        bytes.len() as u64,
+        "same length only"
+    );
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(log.join("entries"))
+        .unwrap();
+    file.write_all_at(bytes, start).unwrap();
+    file.sync_all().unwrap();
+}
+
 /// Runs `lodestone <args>` and requires exit 0; returns stdout.
 pub fn run_ok(args: &[&str]) -> String {
     let out = run(args);
@@ -137,8 +161,15 @@ fn command(args: &[&str]) -> Command {
         .env_remove("LODESTONE_POLICY")
         .env_remove("LODESTONE_WITNESS_POLICY")
         .env_remove("RUST_BACKTRACE")
+        .env("LODESTONE_CHECKPOINT_GUARD", guard_dir())
         .env("LODESTONE_LOG", "warn");
     command
+}
+
+/// The checkpoint guard directory of every binary this test process runs: one per test
+/// process, never the operator's own (`~/.local/state/lodestone`).
+pub fn guard_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("lodestone-test-guard-{}", std::process::id()))
 }
 
 /// A `lodestone serve` or `lodestone demo` child process, stopped when dropped.

@@ -1,0 +1,331 @@
+//! The ledger state: records keyed under one-byte prefixes in an ordered key-value database
+//! (sled on disk, a B-tree in memory), and the log size the state reflects.
+//!
+//! The state is a pure function of the log (DESIGN.md §3.1), so this database is a cache the
+//! log can always rebuild: it is written after the log is durable and flushed in the background;
+//! after a crash, opening the ledger replays the log's tail past [`StateRecords::applied`].
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `M` `applied` | u64 LE: the log size this state reflects |
+//! | `G` | the genesis record |
+//! | `A` ‖ actor id | actor record |
+//! | `K` ‖ key id (32 bytes) | key record |
+//! | `S` ‖ site id | site record |
+//! | `B` ‖ batch id | batch record |
+//! | `V` ‖ event id | event record (entry index and envelope digest, for idempotency) |
+//! | `X` ‖ site id ‖ 0x00 ‖ batch id | index of the batches extracted at a site (recall by mine) |
+//!
+//! Records are bincode 2.0.1 (serde, standard configuration).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::StoreError;
+use crate::ledger::{
+    ActorRecord, BatchOrigin, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord,
+    StateChanges, StateError, StateView,
+};
+use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
+use crate::model::KeyId;
+
+/// An ordered key-value database with atomic batches: all the state needs of its storage.
+pub trait RecordDb: Send + Sync {
+    /// One value.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every pair whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Inserts all `writes` atomically (all or none are ever visible, before or after a crash).
+    fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
+    /// Removes every record.
+    fn clear(&self) -> Result<(), StoreError>;
+    /// Makes what was applied durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Bytes used on disk.
+    fn size_on_disk(&self) -> u64;
+}
+
+impl<T: RecordDb + ?Sized> RecordDb for Box<T> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(key)
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        (**self).scan_prefix(prefix)
+    }
+    fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        (**self).apply(writes)
+    }
+    fn clear(&self) -> Result<(), StoreError> {
+        (**self).clear()
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        (**self).flush()
+    }
+    fn size_on_disk(&self) -> u64 {
+        (**self).size_on_disk()
+    }
+}
+
+/// sled, flushed in the background (every 500 ms) and on [`RecordDb::flush`].
+pub struct SledDb {
+    db: sled::Db,
+}
+
+impl SledDb {
+    /// Wraps an open sled database.
+    pub fn new(db: sled::Db) -> SledDb {
+        SledDb { db }
+    }
+}
+
+impl RecordDb for SledDb {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+    fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in writes {
+            batch.insert(k, v);
+        }
+        Ok(self.db.apply_batch(batch)?)
+    }
+    fn clear(&self) -> Result<(), StoreError> {
+        Ok(self.db.clear()?)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+    fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// A B-tree in memory with a "flushed" copy: [`MemDb::power_loss`] goes back to it.
+#[derive(Clone, Default)]
+pub struct MemDb {
+    inner: Arc<Mutex<MemDbInner>>,
+}
+
+#[derive(Default)]
+struct MemDbInner {
+    current: BTreeMap<Vec<u8>, Vec<u8>>,
+    flushed: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl MemDb {
+    /// Forgets everything applied since the last flush.
+    pub fn power_loss(&self) {
+        let mut inner = self.inner.lock().expect("memdb lock");
+        inner.current = inner.flushed.clone();
+    }
+}
+
+impl RecordDb for MemDb {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .inner
+            .lock()
+            .expect("memdb lock")
+            .current
+            .get(key)
+            .cloned())
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let inner = self.inner.lock().expect("memdb lock");
+        Ok(inner
+            .current
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+    fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().expect("memdb lock");
+        inner.current.extend(writes);
+        Ok(())
+    }
+    fn clear(&self) -> Result<(), StoreError> {
+        self.inner.lock().expect("memdb lock").current.clear();
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().expect("memdb lock");
+        inner.flushed = inner.current.clone();
+        Ok(())
+    }
+    fn size_on_disk(&self) -> u64 {
+        let inner = self.inner.lock().expect("memdb lock");
+        inner
+            .current
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum()
+    }
+}
+
+const APPLIED: &[u8] = b"Mapplied";
+const GENESIS: &[u8] = b"G";
+const ACTOR: u8 = b'A';
+const KEY: u8 = b'K';
+const SITE: u8 = b'S';
+const BATCH: u8 = b'B';
+const EVENT: u8 = b'V';
+const SITE_EXTRACT: u8 = b'X';
+
+fn named_key(prefix: u8, name: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + name.len());
+    k.push(prefix);
+    k.extend_from_slice(name);
+    k
+}
+
+fn site_extract_key(site: &SiteId, batch: &BatchId) -> Vec<u8> {
+    let mut k = named_key(SITE_EXTRACT, site.as_ref().as_bytes());
+    k.push(0);
+    k.extend_from_slice(batch.as_ref().as_bytes());
+    k
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("encoding a record to a Vec cannot fail")
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(value, _)| value)
+        .map_err(|e| StoreError::Corrupt {
+            what: what.to_owned(),
+            detail: e.to_string(),
+        })
+}
+
+/// The ledger state over a [`RecordDb`].
+pub struct StateRecords<D> {
+    db: D,
+}
+
+impl<D: RecordDb> StateRecords<D> {
+    /// The state kept in `db`.
+    pub fn new(db: D) -> Self {
+        StateRecords { db }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &D {
+        &self.db
+    }
+
+    /// Log size this state reflects (0 for an empty state).
+    pub fn applied(&self) -> Result<u64, StoreError> {
+        match self.db.get(APPLIED)? {
+            None => Ok(0),
+            Some(bytes) => bytes
+                .as_slice()
+                .try_into()
+                .map(u64::from_le_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    what: "applied size".into(),
+                    detail: format!("{} bytes", bytes.len()),
+                }),
+        }
+    }
+
+    /// Writes a block's state changes and the log size they bring the state to, atomically.
+    pub fn commit(&self, changes: &StateChanges, applied: u64) -> Result<(), StoreError> {
+        let mut writes = Vec::new();
+        if let Some(genesis) = &changes.genesis {
+            writes.push((GENESIS.to_vec(), encode(genesis)));
+        }
+        for (id, record) in &changes.actors {
+            writes.push((named_key(ACTOR, id.as_ref().as_bytes()), encode(record)));
+        }
+        for (id, record) in &changes.keys {
+            writes.push((named_key(KEY, &id.0 .0), encode(record)));
+        }
+        for (id, record) in &changes.sites {
+            writes.push((named_key(SITE, id.as_ref().as_bytes()), encode(record)));
+        }
+        for (id, record) in &changes.batches {
+            writes.push((named_key(BATCH, id.as_ref().as_bytes()), encode(record)));
+            if let BatchOrigin::Extracted { site } = &record.origin {
+                writes.push((site_extract_key(site, id), Vec::new()));
+            }
+        }
+        for (id, record) in &changes.events {
+            writes.push((named_key(EVENT, id.as_ref().as_bytes()), encode(record)));
+        }
+        writes.push((APPLIED.to_vec(), applied.to_le_bytes().to_vec()));
+        self.db.apply(writes)
+    }
+
+    /// Batch ids extracted at `site`.
+    pub fn extracts_at(&self, site: &SiteId) -> Result<Vec<BatchId>, StoreError> {
+        let mut prefix = named_key(SITE_EXTRACT, site.as_ref().as_bytes());
+        prefix.push(0);
+        self.db
+            .scan_prefix(&prefix)?
+            .into_iter()
+            .map(|(k, _)| {
+                let raw = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                raw.parse().map_err(|_| StoreError::Corrupt {
+                    what: "site index".into(),
+                    detail: raw,
+                })
+            })
+            .collect()
+    }
+
+    /// Every registered actor, ordered by id.
+    pub fn actors(&self) -> Result<Vec<ActorRecord>, StoreError> {
+        self.db
+            .scan_prefix(&[ACTOR])?
+            .into_iter()
+            .map(|(_, v)| decode("actor", &v))
+            .collect()
+    }
+
+    fn record<T: DeserializeOwned>(&self, what: &str, key: &[u8]) -> Result<Option<T>, StateError> {
+        let state_error = |e: StoreError| StateError {
+            message: e.to_string(),
+        };
+        self.db
+            .get(key)
+            .map_err(state_error)?
+            .map(|b| decode(what, &b).map_err(state_error))
+            .transpose()
+    }
+}
+
+impl<D: RecordDb> StateView for StateRecords<D> {
+    fn genesis(&self) -> Result<Option<GenesisRecord>, StateError> {
+        self.record("genesis", GENESIS)
+    }
+    fn actor(&self, id: &ActorId) -> Result<Option<ActorRecord>, StateError> {
+        self.record("actor", &named_key(ACTOR, id.as_ref().as_bytes()))
+    }
+    fn key(&self, id: &KeyId) -> Result<Option<KeyRecord>, StateError> {
+        self.record("key", &named_key(KEY, &id.0 .0))
+    }
+    fn site(&self, id: &SiteId) -> Result<Option<SiteRecord>, StateError> {
+        self.record("site", &named_key(SITE, id.as_ref().as_bytes()))
+    }
+    fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
+        self.record("batch", &named_key(BATCH, id.as_ref().as_bytes()))
+    }
+    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        self.record("event", &named_key(EVENT, id.as_ref().as_bytes()))
+    }
+}
