@@ -36,12 +36,14 @@ fn replay() -> MemState {
     let genesis = Event {
         id: id("genesis"),
         actor: authority.clone(),
+        log: None,
         occurred_at: id("2026-01-01T00:00:00Z"),
         body: EventBody::Genesis(Genesis {
             origin: "lodestone.example/rare-earths".into(),
             name: "Rare Earth Registry".into(),
             country: id("CH"),
             public_key: PublicKey::new(authority_key.verifying_key()),
+            backfill_days: None,
         }),
     };
     let mut envelopes = vec![Envelope::sign(genesis.to_json(), &[&authority_key]).unwrap()];
