@@ -11,6 +11,12 @@
 //! plausible whole grams; the events show ships and receives with small transit losses, splits,
 //! a merge, iron and boron additives, and retirements.
 //!
+//! Each company has its batch id prefix (`MP-`, `LYN-`, `NRE-`, ...; `actors.json`). The fixture
+//! events name the default log (`lodestone.example/rare-earths`) and are dated from January to
+//! March 2026; [`Scenario::for_log`] retargets them and [`Scenario::rebased`] moves every date
+//! by one amount, so that a ledger created today (which refuses events dated more than its
+//! backfill window before their signer's registration) can take the scenario ending today.
+//!
 //! **Demo-only keys.** Every actor's key is derived from its id:
 //! `seed = SHA-256("lodestone-scenario-key:" || actor id)` ([`actor_key`]). Anyone can compute
 //! them, so a ledger that registers them proves nothing; they exist so that the demo and the
