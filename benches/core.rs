@@ -175,7 +175,7 @@ fn main() {
     let mut state = MemState::new();
     let genesis = serde_json::json!({
         "kind": "genesis", "id": "genesis", "actor": "authority",
-        "occurred_at": "2025-12-01T00:00:00Z", "origin": "bench.example/log",
+        "occurred_at": "2025-12-01T00:00:00Z", "origin": world.log(),
         "name": "Bench Registry", "country": "CH",
         "public_key": PublicKey::new(key.verifying_key()),
     });
@@ -195,8 +195,8 @@ fn main() {
         .map(|i| {
             let payload = serde_json::to_vec(&serde_json::json!({
                 "kind": "extract", "id": format!("bench-x-{i}"), "actor": miner.id,
-                "occurred_at": "2026-01-02T00:00:00Z", "site": site,
-                "batch": format!("BENCH-ORE-{i}"), "form": "ore", "mass_g": 40_000_000,
+                "log": world.log(), "occurred_at": "2026-01-02T00:00:00Z", "site": site,
+                "batch": format!("{}BENCH-ORE-{i}", miner.prefix), "form": "ore", "mass_g": 40_000_000,
             }))
             .expect("json");
             let event = Event::from_json(&payload).expect("parses");

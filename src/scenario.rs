@@ -11,6 +11,12 @@
 //! plausible whole grams; the events show ships and receives with small transit losses, splits,
 //! a merge, iron and boron additives, and retirements.
 //!
+//! Each company has its batch id prefix (`MP-`, `LYN-`, `NRE-`, ...; `actors.json`). The fixture
+//! events name the default log (`lodestone.example/rare-earths`) and are dated from January to
+//! March 2026; [`Scenario::for_log`] retargets them and [`Scenario::rebased`] moves every date
+//! by one amount, so that a ledger created today (which refuses events dated more than its
+//! backfill window before their signer's registration) can take the scenario ending today.
+//!
 //! **Demo-only keys.** Every actor's key is derived from its id:
 //! `seed = SHA-256("lodestone-scenario-key:" || actor id)` ([`actor_key`]). Anyone can compute
 //! them, so a ledger that registers them proves nothing; they exist so that the demo and the
@@ -27,7 +33,9 @@ use sha2::{Digest, Sha256};
 
 use crate::model::envelope::{Envelope, EnvelopeError};
 use crate::model::event::{Event, EventBody, EventError, RegisterActor, SiteDeclaration};
-use crate::model::ids::{ActorId, BatchId, CountryCode, EventId, IdError, SiteId, Timestamp};
+use crate::model::ids::{
+    ActorId, BatchId, BatchPrefix, CountryCode, EventId, IdError, SiteId, Timestamp,
+};
 use crate::model::keys::PublicKey;
 use crate::model::material::{Role, SiteKind};
 
@@ -37,7 +45,9 @@ const EVENTS_JSON: &str = include_str!("../fixtures/scenario/events.json");
 /// Domain-separation prefix of the demo key derivation.
 pub const KEY_DERIVATION_PREFIX: &[u8] = b"lodestone-scenario-key:";
 
-/// When the authority registers the scenario's actors: before the first scenario event.
+/// When the fixture has the authority register the scenario's actors: before the first event.
+/// The fixture spans about 67 days from here to its last event, inside the default 90-day
+/// backfill window, so [`Scenario::rebased`] can move it to end at any moment of a new ledger.
 const REGISTRATION_TIME: &str = "2026-01-02T09:00:00Z";
 
 /// Batches worth looking at, with a label: (label, batch id).
@@ -87,6 +97,12 @@ pub enum ScenarioError {
     /// A derived registration id or timestamp is not valid.
     #[error("derived identifier: {0}")]
     Id(#[from] IdError),
+    /// The scenario cannot be moved to end at that time (it would start before 1970).
+    #[error("the scenario cannot be rebased to end at {at}")]
+    Rebase {
+        /// The end time asked for.
+        at: Timestamp,
+    },
     /// Signing failed (payload too large).
     #[error("signing scenario event {event}: {source}")]
     Sign {
@@ -110,11 +126,21 @@ pub struct ScenarioActor {
     pub roles: BTreeSet<Role>,
     /// Its mines and plants.
     pub sites: Vec<SiteDeclaration>,
+    /// The batch id prefixes it creates batches under.
+    pub prefixes: BTreeSet<BatchPrefix>,
 }
+
+/// The log the fixture events name: the default origin of `lodestone init`. [`Scenario::for_log`]
+/// retargets them.
+pub const FIXTURE_LOG: &str = "lodestone.example/rare-earths";
 
 /// The seed scenario: who takes part, and what they do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scenario {
+    /// The checkpoint origin every event names (`log`).
+    pub log: String,
+    /// When the authority registers the actors (`occurred_at` of the registrations).
+    pub registered_at: Timestamp,
     /// Participants, in registration order.
     pub actors: Vec<ScenarioActor>,
     /// Events, in log order, unsigned.
@@ -128,6 +154,7 @@ struct ActorFixture {
     name: String,
     country: CountryCode,
     roles: BTreeSet<Role>,
+    prefixes: BTreeSet<BatchPrefix>,
     sites: Vec<SiteFixture>,
 }
 
@@ -178,6 +205,7 @@ impl Scenario {
                 name: a.name,
                 country: a.country,
                 roles: a.roles,
+                prefixes: a.prefixes,
                 sites: a
                     .sites
                     .into_iter()
@@ -201,19 +229,60 @@ impl Scenario {
                 });
             }
         }
-        Ok(Scenario { actors, events })
+        Ok(Scenario {
+            log: FIXTURE_LOG.to_owned(),
+            registered_at: Timestamp::parse(REGISTRATION_TIME)?,
+            actors,
+            events,
+        })
+    }
+
+    /// The same scenario moved in time, every date by the same amount, so that its last event
+    /// happens at `last_event_at`. A ledger dates its actors' events no earlier than their
+    /// registration minus the backfill window and no later than now (plus a small skew), so a
+    /// scenario loaded into a new ledger ends about now: the demo rebases it to the present.
+    pub fn rebased(mut self, last_event_at: &Timestamp) -> Result<Scenario, ScenarioError> {
+        let Some(last) = self.events.last().map(|e| e.occurred_at.unix_millis()) else {
+            return Ok(self);
+        };
+        let target = last_event_at.unix_millis();
+        let shift = |t: &Timestamp| -> Result<Timestamp, ScenarioError> {
+            let moved = (t.unix_millis() + target)
+                .checked_sub(last)
+                .and_then(Timestamp::from_unix_millis)
+                .ok_or_else(|| ScenarioError::Rebase {
+                    at: last_event_at.clone(),
+                })?;
+            Ok(moved)
+        };
+        self.registered_at = shift(&self.registered_at)?;
+        for event in &mut self.events {
+            event.occurred_at = shift(&event.occurred_at)?;
+        }
+        Ok(self)
+    }
+
+    /// The same scenario for the log named `origin`: every event, registrations included, names
+    /// it as its `log` (an event is only valid on the log it names).
+    pub fn for_log(mut self, origin: &str) -> Scenario {
+        origin.clone_into(&mut self.log);
+        for event in &mut self.events {
+            event.log = Some(origin.to_owned());
+        }
+        self
     }
 
     /// The `register_actor` events the authority signs, one per actor, in order; each registers
     /// the actor's derived demo key.
     pub fn registrations(&self, authority: &ActorId) -> Result<Vec<Event>, ScenarioError> {
-        let occurred_at = Timestamp::parse(REGISTRATION_TIME)?;
+        let occurred_at = self.registered_at.clone();
         self.actors
             .iter()
             .map(|a| {
                 Ok(Event {
                     id: EventId::new(format!("reg-{}", a.id))?,
                     actor: authority.clone(),
+                    log: Some(self.log.clone()),
                     occurred_at: occurred_at.clone(),
                     body: EventBody::RegisterActor(RegisterActor {
                         subject: a.id.clone(),
@@ -222,6 +291,7 @@ impl Scenario {
                         roles: a.roles.clone(),
                         sites: a.sites.clone(),
                         public_keys: vec![PublicKey::new(actor_key(a.id.as_str()).verifying_key())],
+                        prefixes: a.prefixes.clone(),
                     }),
                 })
             })

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::envelope::Envelope;
 use crate::model::event::{Event, EventBody, RegisterActor, SiteDeclaration};
-use crate::model::ids::{ActorId, CountryCode, EventId, SiteId, Timestamp};
+use crate::model::ids::{ActorId, BatchPrefix, CountryCode, EventId, SiteId, Timestamp};
 use crate::model::material::{Role, SiteKind};
 use crate::model::PublicKey;
 
@@ -41,10 +41,14 @@ pub use dag::{DeepDag, DEEP_DAG_LAYERS, DEEP_DAG_WIDTH};
 /// The embedded production table (see the fixture for its sources).
 const PRODUCTION_2024: &str = include_str!("../fixtures/synth/production-2024.json");
 
-/// Unix milliseconds of 2026-01-01T00:00:00Z: synthetic events happen after it, registrations a
-/// day before. Far enough in the past that no event is "in the future" of its log time.
+/// Unix milliseconds of 2026-01-01T00:00:00Z: by default synthetic events happen after it,
+/// registrations a day before ([`World::starting_at`] moves both).
 pub const EVENTS_START_MS: u64 = 1_767_225_600_000;
-const REGISTERED_AT_MS: u64 = EVENTS_START_MS - 86_400_000;
+/// How long before the first event the authority registers the actors.
+const REGISTRATION_LEAD_MS: u64 = 86_400_000;
+/// The checkpoint origin synthetic events name unless told otherwise ([`World::for_log`]): the
+/// default origin of `lodestone init`.
+pub const DEFAULT_LOG: &str = "lodestone.example/rare-earths";
 /// Flows a lane keeps in progress at once (their events interleave).
 const FLOWS_PER_LANE: usize = 6;
 
@@ -188,6 +192,9 @@ pub struct Actor {
     pub site: Option<SiteDeclaration>,
     /// Its signing key.
     pub key: SigningKey,
+    /// The one batch id prefix it creates batches under: its id and a `/` (actor ids have no
+    /// `/`, so no actor's prefix starts another's).
+    pub prefix: BatchPrefix,
 }
 
 impl Actor {
@@ -210,6 +217,8 @@ const CERTIFIER_COUNTRIES: &[&str] = &["CH", "GB", "US", "DE"];
 /// The synthetic world: actors and the mine-country weights. Build once, then draw [`Lane`]s.
 pub struct World {
     seed: u64,
+    log: String,
+    start_ms: u64,
     actors: Vec<Actor>,
     /// Per producing country that has a mine: (weight, deposit, indexes of its miners).
     mining: Vec<(u64, Deposit, Vec<usize>)>,
@@ -249,6 +258,8 @@ impl World {
         }
         let mut world = World {
             seed,
+            log: DEFAULT_LOG.to_owned(),
+            start_ms: EVENTS_START_MS,
             actors: Vec::new(),
             mining: Vec::new(),
             by_role: Vec::new(),
@@ -357,7 +368,10 @@ impl World {
             kind,
         });
         let index = self.actors.len();
+        let prefix =
+            BatchPrefix::new(format!("{id}/")).expect("an actor id and a slash make a prefix");
         self.actors.push(Actor {
+            prefix,
             id,
             name,
             country: country.clone(),
@@ -375,6 +389,28 @@ impl World {
     /// The seed it was built from.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// The same world writing for the log named `origin`: every event it makes names it as its
+    /// `log` (an event is only valid on the log it names). The default is [`DEFAULT_LOG`].
+    pub fn for_log(mut self, origin: &str) -> World {
+        self.log = origin.to_owned();
+        self
+    }
+
+    /// The checkpoint origin its events name.
+    pub fn log(&self) -> &str {
+        &self.log
+    }
+
+    /// The same world with its events starting at `start_ms` (Unix ms) and its registrations a
+    /// day before; the default is [`EVENTS_START_MS`]. A live ledger refuses events dated more
+    /// than its backfill window (90 days by default) before their signer's registration, or
+    /// after its own clock: for one created now, start a few weeks back (each lane advances
+    /// 1–5 s per event).
+    pub fn starting_at(mut self, start_ms: u64) -> World {
+        self.start_ms = start_ms.max(REGISTRATION_LEAD_MS);
+        self
     }
 
     /// Every actor, in registration order.
@@ -400,7 +436,8 @@ impl World {
     /// The `register_actor` envelopes for every actor, signed by the ledger authority. Submit
     /// them (in order or not) after genesis and before any lane's events.
     pub fn registrations(&self, authority: &ActorId, key: &SigningKey) -> Vec<Envelope> {
-        let at = Timestamp::from_unix_millis(REGISTERED_AT_MS).expect("a valid instant");
+        let at = Timestamp::from_unix_millis(self.start_ms - REGISTRATION_LEAD_MS)
+            .expect("a valid instant");
         self.actors
             .iter()
             .map(|actor| {
@@ -408,6 +445,7 @@ impl World {
                     id: EventId::new(format!("synth-register-{}", actor.id))
                         .expect("synthetic event ids follow the syntax"),
                     actor: authority.clone(),
+                    log: Some(self.log.clone()),
                     occurred_at: at.clone(),
                     body: EventBody::RegisterActor(RegisterActor {
                         subject: actor.id.clone(),
@@ -416,6 +454,7 @@ impl World {
                         roles: BTreeSet::from([actor.role]),
                         sites: actor.site.iter().cloned().collect(),
                         public_keys: vec![actor.public_key()],
+                        prefixes: BTreeSet::from([actor.prefix.clone()]),
                     }),
                 };
                 sign(&event, key)
@@ -432,7 +471,7 @@ impl World {
             rng: SplitMix64::new(
                 self.seed ^ (u64::from(lane) + 1).wrapping_mul(0xA24B_AED4_963E_E407),
             ),
-            clock_ms: EVENTS_START_MS,
+            clock_ms: self.start_ms,
             events: 0,
             flows_started: 0,
             flows: Vec::new(),
@@ -510,6 +549,7 @@ impl Lane<'_> {
                 id: EventId::new(format!("synth-{}-{}", self.lane, self.events))
                     .expect("synthetic event ids follow the syntax"),
                 actor: actor.id.clone(),
+                log: Some(self.world.log.clone()),
                 occurred_at: Timestamp::from_unix_millis(self.clock_ms).expect("a valid instant"),
                 body: draft.body,
             },

@@ -18,7 +18,7 @@ use lodestone::log::note::{NoteSigner, NoteVerifier};
 use lodestone::model::entry::Entry;
 use lodestone::model::envelope::Envelope;
 use lodestone::model::event::{Event, EventBody};
-use lodestone::model::ids::{ActorId, BatchId};
+use lodestone::model::ids::{ActorId, BatchId, Timestamp};
 use lodestone::model::keys::SecretKeyFile;
 use lodestone::scenario::Scenario;
 use lodestone::service::{DataDir, InitOptions, LogService};
@@ -64,7 +64,12 @@ impl Fixture {
         let (file, authority_key) =
             SecretKeyFile::parse(&read_secret_file(&data.authority_key()).unwrap()).unwrap();
         let authority: ActorId = file.actor.unwrap().parse().unwrap();
+        // The scenario moved to end now: the ledger was created a moment ago, and events may
+        // be dated at most its backfill window before their signer's registration.
+        let now_ms = chrono::Utc::now().timestamp_millis() as u64;
         let envelopes = Scenario::builtin()
+            .unwrap()
+            .rebased(&Timestamp::from_unix_millis(now_ms - now_ms % 1000).unwrap())
             .unwrap()
             .envelopes(&authority, &authority_key)
             .unwrap();
@@ -96,7 +101,7 @@ impl Fixture {
     /// Appends one more entry (a registration signed by the authority): the log grows.
     fn append_registration(&self, subject: &str) {
         let event = json!({"kind": "register_actor", "id": format!("reg-{subject}"),
-            "actor": self.authority.to_string(),
+            "actor": self.authority.to_string(), "log": "lodestone.example/rare-earths",
             "occurred_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "subject": subject, "name": subject, "country": "DE", "roles": ["trader"],
             "sites": [],

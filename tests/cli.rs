@@ -61,9 +61,15 @@ impl Ledger {
     }
 
     /// Writes `event` as a JSON file named `<name>.json`; returns its path.
+    /// Writes `event` as `<name>.json`, naming the ledger's log (`init`'s default origin) when
+    /// it names none, so that `submit` signs the file's bytes as they are.
     fn event_file(&self, name: &str, event: &Value) -> String {
+        let mut event = event.clone();
+        if event.get("log").is_none() {
+            event["log"] = json!("lodestone.example/rare-earths");
+        }
         let path = self.path(&format!("{name}.json"));
-        std::fs::write(&path, serde_json::to_vec_pretty(event).unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_vec_pretty(&event).unwrap()).unwrap();
         path
     }
 
@@ -111,6 +117,12 @@ impl Ledger {
         if !site.is_empty() {
             args.extend(["--site", site]);
         }
+        // The batch id prefix the tests' batches use (`MP-…` for mp-materials).
+        let prefix = match subject {
+            "mp-materials" => "MP-".to_owned(),
+            other => format!("{}-", other.to_uppercase()),
+        };
+        args.extend(["--prefix", &prefix]);
         let receipt: Value = serde_json::from_str(&run_ok(&args)).unwrap();
         assert!(receipt["index"].as_u64().unwrap() > 0);
     }

@@ -443,6 +443,8 @@ fn server_refusals_carry_the_problem_code_and_write_nothing() {
         "miner",
         "--site",
         "mountain-pass,mine,US,Mountain Pass",
+        "--prefix",
+        "ORE-",
         "--key-file",
         &key,
         "--authority-key",

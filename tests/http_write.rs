@@ -279,7 +279,9 @@ fn signature_and_registry_refusals() {
     );
     // Bad signature: the payload changed after signing.
     let mut swapped: Value = serde_json::from_slice(&good).unwrap();
-    let forged = serde_json::to_vec(&event::extract("ev-1", &miner, "ORE-1", 999_999)).unwrap();
+    let mut forged = event::extract("ev-1", &miner, "ORE-1", 999_999);
+    forged["log"] = json!(common::LOG);
+    let forged = serde_json::to_vec(&forged).unwrap();
     swapped["payload"] = json!(b64(&forged));
     refused(
         &world,
@@ -524,8 +526,10 @@ fn custody_and_mass_refusals() {
     skewed["occurred_at"] = json!(soon.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     world.submit_ok(&a, &skewed);
     // Before its input existed.
+    // (An hour back: after the registration's backfill window starts, before the input.)
     let mut early = event::split("f-3", &a, "A-ORE-2", 10, &[("A-E", 10)]);
-    early["occurred_at"] = json!("2001-01-01T00:00:00Z");
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    early["occurred_at"] = json!(hour_ago.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     refused(&world, &envelope(&early, &[&a.key]), 422, "before_inputs");
     // A second genesis.
     let genesis = json!({
@@ -712,7 +716,7 @@ fn batch_bodies_may_exceed_the_single_entry_limit() {
     let mut envelopes: Vec<Vec<u8>> = (0..700)
         .map(|i| {
             envelope(
-                &event::extract(&format!("big-{i}"), &a, &format!("ORE-{i}"), 7),
+                &event::extract(&format!("big-{i}"), &a, &format!("A-ORE-{i}"), 7),
                 &[&a.key],
             )
         })

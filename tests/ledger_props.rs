@@ -139,9 +139,9 @@ impl Run {
         ];
         run.submit("authority", json!({"kind":"genesis","origin":"o","name":"R","country":"CH","public_key":public(1).to_base64()}));
         run.submit("authority", json!({"kind":"register_actor","subject":"mp","name":"MP","country":"US","roles":all,
-            "sites":[{"id":"mine","name":"Mine","country":"US","kind":"mine"}],"public_keys":[public(2).to_base64()]}));
+            "sites":[{"id":"mine","name":"Mine","country":"US","kind":"mine"}],"public_keys":[public(2).to_base64()],"prefixes":["mp/"]}));
         run.submit("authority", json!({"kind":"register_actor","subject":"gm","name":"GM","country":"US","roles":&all[1..],
-            "sites":[],"public_keys":[public(3).to_base64()]}));
+            "sites":[],"public_keys":[public(3).to_base64()],"prefixes":["gm/"]}));
         run
     }
 
@@ -155,6 +155,9 @@ impl Run {
         body["id"] = json!(id);
         body["actor"] = json!(actor);
         body["occurred_at"] = json!(T0);
+        if body["kind"] != "genesis" {
+            body["log"] = json!("o");
+        }
         let bytes = serde_json::to_vec(&body).unwrap();
         let event = Event::from_json(&bytes).unwrap();
         let ctx = EntryContext {
@@ -192,7 +195,7 @@ impl Run {
         let pick = |i: usize| active.get(i % active.len().max(1)).cloned();
         match *op {
             Op::Extract(mass) => {
-                let batch = self.id("B");
+                let batch = self.id("mp/B");
                 self.extracted += mass;
                 self.submit("mp", json!({"kind":"extract","site":"mine","batch":batch,"form":"ore","mass_g":mass}));
             }
@@ -213,7 +216,7 @@ impl Run {
                 let mut outputs = Vec::new();
                 for p in 0..parts as u64 {
                     let mass = out / parts as u64 + if p == 0 { out % parts as u64 } else { 0 };
-                    outputs.push(json!({"batch": self.id("B"), "form": form, "mass_g": mass}));
+                    outputs.push(json!({"batch": self.id(&format!("{holder}/B")), "form": form, "mass_g": mass}));
                 }
                 self.transform_loss += take - out;
                 self.submit(
@@ -234,7 +237,7 @@ impl Run {
                 else {
                     return;
                 };
-                let out = self.id("B");
+                let out = self.id(&format!("{holder}/B"));
                 self.submit(
                     &holder,
                     json!({"kind":"transform","process":"merge",
@@ -259,13 +262,14 @@ impl Run {
                 if main == 0 {
                     return;
                 }
-                let mut outputs =
-                    vec![json!({"batch": self.id("B"), "form": out_form, "mass_g": main})];
+                let mut outputs = vec![
+                    json!({"batch": self.id(&format!("{holder}/B")), "form": out_form, "mass_g": main}),
+                ];
                 let mut out_total = main;
                 let leftover = total_in - main;
                 if scrap && leftover > 1 {
                     outputs.push(
-                        json!({"batch": self.id("B"), "form": "scrap", "mass_g": leftover / 2}),
+                        json!({"batch": self.id(&format!("{holder}/B")), "form": "scrap", "mass_g": leftover / 2}),
                     );
                     out_total += leftover / 2;
                 }

@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 /// 2026-03-02T00:00:00Z: the log time of every entry in these tests.
 const NOW_MS: u64 = 1_772_409_600_000;
 const T0: &str = "2026-03-01T08:00:00Z";
+/// The origin genesis gives the test ledger.
+const LOG: &str = "lodestone.test/ree";
 
 /// Signatures over the payload bytes, verified for real.
 struct Signed {
@@ -66,7 +68,7 @@ impl World {
         w.ok(
             &[&key(1)],
             json!({"kind":"genesis","id":"genesis","actor":"authority","occurred_at":"2026-01-01T00:00:00Z",
-                   "origin":"lodestone.test/ree","name":"Registry","country":"CH","public_key":b64(&key(1))}),
+                   "origin":LOG,"name":"Registry","country":"CH","public_key":b64(&key(1))}),
         );
         w.register(
             "mp",
@@ -93,12 +95,16 @@ impl World {
             &[&key(1)],
             json!({"kind":"register_actor","id":format!("reg-{who}"),"actor":"authority","occurred_at":T0,
                    "subject":who,"name":who,"country":"US","roles":roles,"sites":sites,
-                   "public_keys":[b64(&key(seed))]}),
+                   "public_keys":[b64(&key(seed))],"prefixes":prefixes_of(who)}),
         );
     }
 
     /// Parses the JSON as the contract says, signs the bytes, and applies them as the next entry.
-    fn submit(&mut self, signers: &[&SigningKey], event: Value) -> Result<(), LedgerError> {
+    /// An event without `log` gets this ledger's origin.
+    fn submit(&mut self, signers: &[&SigningKey], mut event: Value) -> Result<(), LedgerError> {
+        if event["kind"] != "genesis" && event.get("log").is_none() {
+            event["log"] = json!(LOG);
+        }
         let bytes = serde_json::to_vec(&event).unwrap();
         let parsed = Event::from_json(&bytes).unwrap_or_else(|e| panic!("{e}: {event}"));
         let signed = Signed {
@@ -148,8 +154,23 @@ impl World {
     }
 }
 
+/// The batch id prefixes of the test actors: the batches each test has them create.
+fn prefixes_of(actor: &str) -> Vec<&'static str> {
+    match actor {
+        "mp" => vec![
+            "B", "C1", "CONC-", "HREE-", "M1", "MAG-", "MIX-", "NDFEB-", "NDPR-", "ORE-", "SWARF-",
+            "TAIL-", "X", "SCRAP-",
+        ],
+        "gm" => vec!["CAR-", "MOTOR-"],
+        "recycler" => vec!["REC-"],
+        "other-miner" => vec!["OM-"],
+        "trader" => vec!["TR-"],
+        _ => vec![],
+    }
+}
+
 fn extract_event(event: &str, batch: &str, mass: u64) -> Value {
-    json!({"kind":"extract","id":event,"actor":"mp","occurred_at":T0,"site":"mountain-pass",
+    json!({"kind":"extract","id":event,"actor":"mp","log":LOG,"occurred_at":T0,"site":"mountain-pass",
            "batch":batch,"form":"ore","mass_g":mass,"elements":["La","Ce","Pr","Nd"]})
 }
 
@@ -160,21 +181,21 @@ fn transform(
     inputs: &[(&str, u64)],
     outputs: &[(&str, &str, u64)],
 ) -> Value {
-    json!({"kind":"transform","id":event,"actor":actor,"occurred_at":T0,"process":process,
+    json!({"kind":"transform","id":event,"actor":actor,"log":LOG,"occurred_at":T0,"process":process,
            "inputs": inputs.iter().map(|(b, m)| json!({"batch":b,"mass_g":m})).collect::<Vec<_>>(),
            "outputs": outputs.iter().map(|(b, f, m)| json!({"batch":b,"form":f,"mass_g":m})).collect::<Vec<_>>()})
 }
 
 fn ship(event: &str, actor: &str, batch: &str, to: &str) -> Value {
-    json!({"kind":"ship","id":event,"actor":actor,"occurred_at":T0,"batch":batch,"to":to})
+    json!({"kind":"ship","id":event,"actor":actor,"log":LOG,"occurred_at":T0,"batch":batch,"to":to})
 }
 
 fn receive(event: &str, actor: &str, batch: &str, mass: u64) -> Value {
-    json!({"kind":"receive","id":event,"actor":actor,"occurred_at":T0,"batch":batch,"mass_g":mass})
+    json!({"kind":"receive","id":event,"actor":actor,"log":LOG,"occurred_at":T0,"batch":batch,"mass_g":mass})
 }
 
 fn retire(event: &str, actor: &str, batch: &str) -> Value {
-    json!({"kind":"retire","id":event,"actor":actor,"occurred_at":T0,"batch":batch,"reason":"consumed"})
+    json!({"kind":"retire","id":event,"actor":actor,"log":LOG,"occurred_at":T0,"batch":batch,"reason":"consumed"})
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -732,7 +753,7 @@ fn double_spend() {
         LedgerError::DoubleSpend {
             batch: id("B1"),
             remaining_g: Grams(0),
-            requested_g: Grams(1)
+            requested_g: 1
         }
     );
     assert_eq!(e.code(), "double_spend");
@@ -752,7 +773,7 @@ fn double_spend() {
         LedgerError::DoubleSpend {
             batch: id("B2"),
             remaining_g: Grams(100),
-            requested_g: Grams(20)
+            requested_g: 20
         }
     );
 }
@@ -793,9 +814,9 @@ fn mass_imbalance() {
     assert_eq!(
         e,
         LedgerError::MassImbalance {
-            inputs_g: Grams(100),
-            additives_g: Grams(0),
-            outputs_g: Grams(101)
+            inputs_g: 100,
+            additives_g: 0,
+            outputs_g: 101
         }
     );
     assert_eq!(e.code(), "mass_imbalance");
@@ -1131,13 +1152,15 @@ fn future_event_and_before_inputs() {
     let e = w.err(&[&key(2)], t);
     assert_eq!(e.code(), "before_inputs");
     let LedgerError::BeforeInputs {
-        batch, created_at, ..
+        batch,
+        last_event_at,
+        ..
     } = e
     else {
         panic!()
     };
     assert_eq!(
-        (batch.as_str(), created_at.as_str()),
+        (batch.as_str(), last_event_at.as_str()),
         ("B1", "2026-03-02T00:05:00Z")
     );
     let mut s = ship("s", "mp", "B1", "gm");

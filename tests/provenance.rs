@@ -56,6 +56,8 @@ impl World {
             sites: Vec::new(),
             keys: Vec::new(),
             entries: Vec::new(),
+            prefixes: Vec::new(),
+            registered_at: id("2026-01-01T00:00:00Z"),
         };
         self.changes.actors.insert(record.id.clone(), record);
     }
@@ -96,6 +98,7 @@ impl World {
             history: vec![index],
             certificates: Vec::new(),
             transit_loss_g: Grams::ZERO,
+            last_event_at: id("2026-03-01T00:00:00Z"),
         };
         self.changes.batches.insert(record.id.clone(), record);
     }

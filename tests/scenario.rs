@@ -31,21 +31,31 @@ where
 
 /// Genesis plus every scenario envelope, applied in order.
 fn replay() -> MemState {
+    replay_at(
+        "2026-01-01T00:00:00Z",
+        Scenario::builtin().unwrap(),
+        LOG_TIME_MS,
+    )
+}
+
+/// Genesis dated `genesis_at`, then `scenario`'s envelopes, logged from `log_time_ms` on.
+fn replay_at(genesis_at: &str, scenario: Scenario, log_time_ms: u64) -> MemState {
     let authority: ActorId = id("authority");
     let authority_key = SigningKey::from_bytes(&[42; 32]);
     let genesis = Event {
         id: id("genesis"),
         actor: authority.clone(),
-        occurred_at: id("2026-01-01T00:00:00Z"),
+        log: None,
+        occurred_at: id(genesis_at),
         body: EventBody::Genesis(Genesis {
             origin: "lodestone.example/rare-earths".into(),
             name: "Rare Earth Registry".into(),
             country: id("CH"),
             public_key: PublicKey::new(authority_key.verifying_key()),
+            backfill_days: None,
         }),
     };
     let mut envelopes = vec![Envelope::sign(genesis.to_json(), &[&authority_key]).unwrap()];
-    let scenario = Scenario::builtin().unwrap();
     envelopes.extend(scenario.envelopes(&authority, &authority_key).unwrap());
 
     let mut state = MemState::new();
@@ -53,7 +63,7 @@ fn replay() -> MemState {
         let event = Event::from_json(&envelope.payload).unwrap();
         let ctx = EntryContext {
             index: index as u64,
-            logged_at_ms: LOG_TIME_MS + index as u64,
+            logged_at_ms: log_time_ms + index as u64,
             envelope_digest: envelope.digest(),
         };
         if let Err(e) = apply_to_mem(&mut state, &ctx, &event, &EnvelopeSignatures(envelope)) {
@@ -247,4 +257,24 @@ fn contains(d: &Downstream, batch: &str) -> Option<u64> {
         .iter()
         .find(|b| b.batch.as_str() == batch)
         .map(|b| b.contains_g)
+}
+
+/// A ledger created now cannot take the fixture's 2026 dates (they are more than the 90-day
+/// backfill window before a registration made now); the scenario rebased to end now can.
+#[test]
+fn the_rebased_scenario_replays_on_a_ledger_created_just_before_it_ends() {
+    // 2031-06-01T12:00:00Z, and the ledger created a minute earlier.
+    let end_ms = 1_938_168_000_000;
+    let end = lodestone::model::ids::Timestamp::from_unix_millis(end_ms).unwrap();
+    let scenario = Scenario::builtin().unwrap().rebased(&end).unwrap();
+    assert_eq!(scenario.events.last().unwrap().occurred_at, end);
+    let first = scenario.events[0].occurred_at.unix_millis();
+    assert!(scenario.registered_at.unix_millis() < first);
+    assert!(end_ms - scenario.registered_at.unix_millis() < 80 * 86_400_000);
+    let state = replay_at("2031-06-01T11:59:00Z", scenario, end_ms + 1);
+    assert_eq!(
+        report(&state, "MP-MAG-2026-0001").origins_by_site,
+        report(&replay(), "MP-MAG-2026-0001").origins_by_site,
+        "moving the dates changes no mass"
+    );
 }

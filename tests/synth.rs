@@ -41,7 +41,7 @@ impl Ledger {
         let key = SigningKey::from_bytes(&[42; 32]);
         let genesis = serde_json::json!({
             "kind": "genesis", "id": "genesis", "actor": "authority",
-            "occurred_at": "2025-12-01T00:00:00Z", "origin": "synth.example/log",
+            "occurred_at": "2025-12-01T00:00:00Z", "origin": world.log(),
             "name": "Synthetic Registry", "country": "CH",
             "public_key": PublicKey::new(key.verifying_key()),
         });

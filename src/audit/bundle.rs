@@ -45,6 +45,7 @@ pub const LIMITS: &[&str] = &[
     "that the log did not show other auditors a different tree: compare checkpoints (witnesses, `lodestone verify`'s saved checkpoint)",
     "that no entry about these batches was left out: a certificate, a later use or a retirement may be missing from a bundle; the server's `/v1/batches/{id}` history and the full audit show every entry",
     "that the physical material matches the records: the ledger proves who signed what, not what is in the drum",
+    "that no other actor held an overlapping batch id prefix: the registry's prefix rule is checked against the whole registry, which a bundle holds only in part",
 ];
 
 /// Reads entry bytes by index (the store implements it).

@@ -90,8 +90,8 @@ pub enum ReplayError {
     Rule {
         /// Entry position.
         index: u64,
-        /// The rule.
-        source: LedgerError,
+        /// The rule (boxed: rule errors carry times and ids, and audits pass this error around).
+        source: Box<LedgerError>,
     },
     /// The recomputed root is not the signed one.
     #[error("the Merkle root of the {size} entries is {computed}, but the signed checkpoint says {signed}")]
@@ -332,8 +332,12 @@ impl Replay {
             envelope_digest: entry.envelope.digest(),
         };
         let signatures = EnvelopeSignatures::new(&entry.envelope, verified);
-        ledger::apply_to_mem(&mut self.state, &ctx, event, &signatures)
-            .map_err(|source| ReplayError::Rule { index, source })?;
+        ledger::apply_to_mem(&mut self.state, &ctx, event, &signatures).map_err(|source| {
+            ReplayError::Rule {
+                index,
+                source: Box::new(source),
+            }
+        })?;
         self.tree.push_leaf(leaf);
         self.prev = leaf;
         self.last_logged_at_ms = entry.logged_at_ms;

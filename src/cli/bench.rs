@@ -182,7 +182,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         json!(std::env::args().collect::<Vec<_>>().join(" ")),
     );
     report.put("machine", machine());
-    let world = World::new(args.seed, WorldSize::default());
+    // Events start 60 days back: the bench ledgers are created now, and a ledger refuses events
+    // dated past its clock or more than its 90-day backfill window before their registration.
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default();
+    let start_ms = (now_ms - 60 * 86_400_000) / 86_400_000 * 86_400_000;
+    let world = World::new(args.seed, WorldSize::default()).starting_at(start_ms);
     report.put(
         "world",
         json!({"seed": args.seed, "actors": world.actors().len()}),

@@ -206,11 +206,24 @@ fn load_scenario(url: &str, data: &Path, serving: bool) -> anyhow::Result<()> {
         .context("the authority key names no actor")?
         .parse()
         .context("the authority key's actor id")?;
-    let scenario = Scenario::builtin().context("the built-in scenario")?;
+    let client = Client::new(url);
+    let origin = client.get_json("/v1/log")?["origin"]
+        .as_str()
+        .context("the demo server's GET /v1/log has no origin")?
+        .to_owned();
+    // The scenario ends now: a ledger refuses events dated before their signer's registration
+    // minus its backfill window, and the demo's ledger was created a moment ago.
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default();
+    let now = crate::model::ids::Timestamp::from_unix_millis(now_ms - now_ms % 1000)
+        .context("the current time")?;
+    let scenario = Scenario::builtin()
+        .context("the built-in scenario")?
+        .for_log(&origin)
+        .rebased(&now)
+        .context("moving the scenario to the present")?;
     let envelopes = scenario
         .envelopes(&authority, &authority_key)
         .context("signing the scenario")?;
-    let client = Client::new(url);
     let body =
         json!({ "envelopes": envelopes.iter().map(|e| e.to_json_value()).collect::<Vec<_>>() });
     let (_, answer) = client.post_json("/v1/entries:batch", &serde_json::to_vec(&body)?)?;

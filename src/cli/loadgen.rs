@@ -57,6 +57,7 @@ pub fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     let authority = file.actor.context("the authority key names no actor")?;
     let service = LogService::open(&layout)?;
     let handle = service.handle();
+    let log = service.origin().to_owned();
     let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let run = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
     let miner = miner_key();
@@ -65,10 +66,10 @@ pub fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     let register = submission(
         json!({
             "kind": "register_actor", "id": format!("loadgen-register-{run}"),
-            "actor": authority, "occurred_at": now(), "subject": MINER,
+            "actor": authority, "log": log, "occurred_at": now(), "subject": MINER,
             "name": "Synthetic Mining Co.", "country": "CN", "roles": ["miner"],
             "sites": [{"id": MINE, "name": "Synthetic mine", "country": "CN", "kind": "mine"}],
-            "public_keys": [PublicKey::new(miner.verifying_key())],
+            "public_keys": [PublicKey::new(miner.verifying_key())], "prefixes": ["LOAD-"],
         }),
         &authority_key,
     )?;
@@ -87,7 +88,7 @@ pub fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
                 submission(
                     json!({
                         "kind": "extract", "id": format!("loadgen-{run}-{block}-{i}"),
-                        "actor": MINER, "occurred_at": now(), "site": MINE,
+                        "actor": MINER, "log": log, "occurred_at": now(), "site": MINE,
                         "batch": format!("LOAD-{run}-{block}-{i}"), "form": "ore",
                         "mass_g": 1_000_000 + i,
                     }),

@@ -36,6 +36,10 @@ pub struct Target {
     /// checkpoint signature is checked too.
     #[arg(long, env = "LODESTONE_LOG_KEY")]
     pub log_key: Option<String>,
+    /// The checkpoint origin of the log the event is for (its `log` field), when the event does
+    /// not name it; default: the server's, from `GET /v1/log`.
+    #[arg(long = "log")]
+    pub log: Option<String>,
     /// Print the signed envelope instead of submitting it.
     #[arg(long)]
     pub dry_run: bool,
@@ -65,7 +69,7 @@ pub struct SubmitArgs {
 pub enum RegisterCommand {
     /// Register a new participant with its roles, sites and public key.
     #[command(
-        after_help = "Example:\n  lodestone register actor --subject mp-materials --name \"MP Materials\" --country US \\\n    --role miner --role separator --site mountain-pass,mine,US,\"Mountain Pass mine\" \\\n    --key-file mp-materials.key"
+        after_help = "Example:\n  lodestone register actor --subject mp-materials --name \"MP Materials\" --country US \\\n    --role miner --role separator --site mountain-pass,mine,US,\"Mountain Pass mine\" \\\n    --prefix MP- --key-file mp-materials.key"
     )]
     Actor(RegisterActorArgs),
     /// Change a participant's name, country or roles, or add sites and keys.
@@ -113,6 +117,10 @@ pub struct RegisterActorArgs {
     /// A key file whose public key to register; repeat for several.
     #[arg(long = "key-file")]
     pub key_files: Vec<PathBuf>,
+    /// A batch id prefix the participant creates batches under (e.g. `LYN-`); repeat for
+    /// several. No prefix may start another participant's.
+    #[arg(long = "prefix")]
+    pub prefixes: Vec<String>,
     /// Authority key, event id, server.
     #[command(flatten)]
     pub authority: Authority,
@@ -142,6 +150,9 @@ pub struct UpdateActorArgs {
     /// A key file whose public key to add (repeat).
     #[arg(long = "add-key-file")]
     pub add_key_files: Vec<PathBuf>,
+    /// A batch id prefix to add (repeat).
+    #[arg(long = "add-prefix")]
+    pub add_prefixes: Vec<String>,
     /// Authority key, event id, server.
     #[command(flatten)]
     pub authority: Authority,
@@ -177,7 +188,66 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read event file {}", args.event.display()))?
     };
     let (file, key) = keys::load(&args.key)?;
+    let payload = complete(payload, &file, &args.target)?;
     sign_and_send(payload, &file, &key, &args.target, Some(&args.witnessed))
+}
+
+/// Fills in what an event file may leave out: `log` (the target log's origin) and `occurred_at`
+/// (now). A file that has both is signed byte for byte as it is; otherwise the completed event
+/// is what gets signed (`--dry-run` shows it). docs/EVENTS.md, "Event files".
+fn complete(payload: Vec<u8>, file: &SecretKeyFile, target: &Target) -> anyhow::Result<Vec<u8>> {
+    let Ok(Value::Object(mut event)) = serde_json::from_slice::<Value>(&payload) else {
+        // Not a JSON object: the strict parse reports what is wrong.
+        return Ok(payload);
+    };
+    let kind = event
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let needs_log = kind != "genesis" && !event.contains_key("log");
+    let needs_time = !event.contains_key("occurred_at");
+    if !needs_log && !needs_time {
+        return Ok(payload);
+    }
+    if needs_time {
+        event.insert("occurred_at".into(), json!(now().0));
+    }
+    if needs_log {
+        // Everything that can be checked here is checked before asking the server, so a bad
+        // file or key fails without the network.
+        let mut probe = event.clone();
+        probe.insert("log".into(), json!("-"));
+        let probe = serde_json::to_vec(&Value::Object(probe)).expect("JSON values serialise");
+        let parsed = Event::from_json(&probe).context("the event is not valid")?;
+        check_actor(file, &parsed)?;
+        event.insert("log".into(), json!(log_origin(target)?));
+    }
+    Ok(serde_json::to_vec(&Value::Object(event)).expect("JSON values serialise"))
+}
+
+/// The key file, if it names its actor, belongs to the event's actor.
+fn check_actor(file: &SecretKeyFile, event: &Event) -> anyhow::Result<()> {
+    match &file.actor {
+        Some(actor) if actor != event.actor.as_ref() => bail!(
+            "the key file belongs to `{actor}` but the event's actor is `{}`",
+            event.actor
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The origin of the log we write to: `--log`, or what the server says it is.
+fn log_origin(target: &Target) -> anyhow::Result<String> {
+    if let Some(origin) = &target.log {
+        return Ok(origin.clone());
+    }
+    let info = Client::new(&target.server)
+        .get_json("/v1/log")
+        .context("asking the server for its log origin (or give --log)")?;
+    info["origin"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the server's GET /v1/log has no origin")
 }
 
 /// Signs `payload` (after checking it is a valid event of the key's actor) and submits it.
@@ -189,14 +259,7 @@ fn sign_and_send(
     wait: Option<&witnessed::WaitArgs>,
 ) -> anyhow::Result<ExitCode> {
     let event = Event::from_json(&payload).context("the event is not valid")?;
-    if let Some(actor) = &file.actor {
-        if actor != event.actor.as_ref() {
-            bail!(
-                "the key file belongs to `{actor}` but the event's actor is `{}`",
-                event.actor
-            );
-        }
-    }
+    check_actor(file, &event)?;
     let envelope = Envelope::sign(payload, &[key]).context("cannot sign the event")?;
     if target.dry_run {
         output::json(&envelope.to_json_value());
@@ -352,6 +415,7 @@ fn send_registry(
             .unwrap_or_else(|| format!("{kind}-{subject}-{millis}"))),
     );
     event.insert("actor".into(), json!(actor));
+    event.insert("log".into(), json!(log_origin(&authority.target)?));
     event.insert("occurred_at".into(), json!(occurred_at));
     event.insert("subject".into(), json!(subject));
     event.extend(fields);
@@ -378,6 +442,9 @@ pub fn register(command: RegisterCommand) -> anyhow::Result<ExitCode> {
             fields.insert("roles".into(), json!(a.roles));
             fields.insert("sites".into(), json!(sites));
             fields.insert("public_keys".into(), json!(keys));
+            if !a.prefixes.is_empty() {
+                fields.insert("prefixes".into(), json!(a.prefixes));
+            }
             send_registry("register_actor", &a.subject, fields, &a.authority)
         }
         RegisterCommand::Update(u) => {
@@ -403,8 +470,11 @@ pub fn register(command: RegisterCommand) -> anyhow::Result<ExitCode> {
             if !keys.is_empty() {
                 fields.insert("add_public_keys".into(), json!(keys));
             }
+            if !u.add_prefixes.is_empty() {
+                fields.insert("add_prefixes".into(), json!(u.add_prefixes));
+            }
             if fields.is_empty() {
-                bail!("nothing to update: give --name, --country, --role, --add-site or --add-public-key");
+                bail!("nothing to update: give --name, --country, --role, --add-site, --add-public-key or --add-prefix");
             }
             send_registry("update_actor", &u.subject, fields, &u.authority)
         }

@@ -114,10 +114,10 @@ impl IntoResponse for ApiError {
 fn ledger_status(code: &str) -> StatusCode {
     match code {
         "bad_signature" | "revoked_key" | "unknown_actor" | "role_not_allowed" | "foreign_site"
-        | "not_custodian" | "not_addressee" => StatusCode::FORBIDDEN,
+        | "foreign_prefix" | "not_custodian" | "not_addressee" => StatusCode::FORBIDDEN,
         "conflict" | "double_spend" | "batch_exists" | "genesis_exists" | "in_transit"
         | "not_in_transit" | "retired" | "duplicate" | "actor_exists" | "site_exists"
-        | "key_exists" => StatusCode::CONFLICT,
+        | "key_exists" | "prefix_taken" => StatusCode::CONFLICT,
         "unknown_batch" => StatusCode::NOT_FOUND,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }

@@ -79,7 +79,7 @@ pub(super) fn require_new_batch<S: StateView + ?Sized>(
 pub(super) fn require_usable(
     batch: &BatchRecord,
     actor: &ActorId,
-    requested: Grams,
+    requested_g: u128,
 ) -> Result<(), LedgerError> {
     // The addressee of a shipment is not the custodian yet; "in transit" tells it what to do.
     if let BatchStatus::InTransit { to, .. } = &batch.status {
@@ -110,30 +110,45 @@ pub(super) fn require_usable(
         BatchStatus::Consumed => Err(LedgerError::DoubleSpend {
             batch: batch.id.clone(),
             remaining_g: batch.remaining_g,
-            requested_g: requested,
+            requested_g,
         }),
     }
 }
 
-/// An event cannot happen before a batch it uses was created.
-pub(super) fn require_after_creation(
+/// The actor may create `batch`: its id starts with one of the actor's prefixes.
+pub(super) fn require_own_prefix(actor: &ActorRecord, batch: &BatchId) -> Result<(), LedgerError> {
+    if actor.owns_batch_id(batch) {
+        return Ok(());
+    }
+    Err(LedgerError::ForeignPrefix {
+        actor: actor.id.clone(),
+        batch: batch.clone(),
+        prefixes: actor.prefixes.clone(),
+    })
+}
+
+/// An event cannot happen before the latest event of a batch it uses: a receive follows its
+/// ship, a transform its inputs' last move, a certificate the batch's creation and moves.
+pub(super) fn require_not_before(
     batch: &BatchRecord,
     occurred_at: &Timestamp,
 ) -> Result<(), LedgerError> {
-    if occurred_at.unix_nanos() < batch.created_at.unix_nanos() {
+    if occurred_at.unix_nanos() < batch.last_event_at.unix_nanos() {
         return Err(LedgerError::BeforeInputs {
             batch: batch.id.clone(),
-            created_at: batch.created_at.clone(),
+            last_event_at: batch.last_event_at.clone(),
             occurred_at: occurred_at.clone(),
         });
     }
     Ok(())
 }
 
-fn touch(batch: &mut BatchRecord, index: u64) {
+/// Records that the entry `index`, dated `occurred_at`, moved or used the batch.
+pub(super) fn touch(batch: &mut BatchRecord, index: u64, occurred_at: &Timestamp) {
     if batch.history.last() != Some(&index) {
         batch.history.push(index);
     }
+    batch.last_event_at = occurred_at.clone();
 }
 
 pub(super) fn extract<S: StateView + ?Sized>(
@@ -145,6 +160,7 @@ pub(super) fn extract<S: StateView + ?Sized>(
 ) -> Result<(), LedgerError> {
     require_role(actor, "extract", EXTRACTING_ROLES)?;
     require_own_site(state, &actor.id, &body.site, Some(SiteKind::Mine))?;
+    require_own_prefix(actor, &body.batch)?;
     require_new_batch(state, &body.batch)?;
     if !EXTRACTED_FORMS.contains(&body.form) {
         return Err(LedgerError::ExtractForm {
@@ -175,6 +191,7 @@ pub(super) fn extract<S: StateView + ?Sized>(
         history: vec![ctx.index],
         certificates: Vec::new(),
         transit_loss_g: Grams::ZERO,
+        last_event_at: event.occurred_at.clone(),
     });
     Ok(())
 }
@@ -188,7 +205,7 @@ pub(super) fn ship<S: StateView + ?Sized>(
 ) -> Result<(), LedgerError> {
     require_role(actor, "ship", HOLDING_ROLES)?;
     let mut batch = load_batch(state, &body.batch)?;
-    require_usable(&batch, &actor.id, batch.remaining_g)?;
+    require_usable(&batch, &actor.id, u128::from(batch.remaining_g.get()))?;
     if body.to == actor.id {
         return Err(InvalidReason::ShipToSelf.into());
     }
@@ -202,12 +219,12 @@ pub(super) fn ship<S: StateView + ?Sized>(
     if batch.remaining_g.is_zero() {
         return Err(InvalidReason::ZeroMass { batch: batch.id }.into());
     }
-    require_after_creation(&batch, &event.occurred_at)?;
+    require_not_before(&batch, &event.occurred_at)?;
     batch.status = BatchStatus::InTransit {
         to: body.to.clone(),
         shipped_g: batch.remaining_g,
     };
-    touch(&mut batch, ctx.index);
+    touch(&mut batch, ctx.index, &event.occurred_at);
     state.put_batch(batch);
     Ok(())
 }
@@ -247,15 +264,21 @@ pub(super) fn receive<S: StateView + ?Sized>(
             shipped_g,
             received_g: body.mass_g,
         })?;
-    require_after_creation(&batch, &event.occurred_at)?;
-    batch.transit_loss_g = batch
-        .transit_loss_g
-        .checked_add(loss)
-        .ok_or(InvalidReason::MassOverflow)?;
+    require_not_before(&batch, &event.occurred_at)?;
+    // Remaining mass only shrinks, so the losses of a batch's life add up to at most its created
+    // mass: this cannot overflow, but a checked sum costs nothing.
+    batch.transit_loss_g =
+        batch
+            .transit_loss_g
+            .checked_add(loss)
+            .ok_or(InvalidReason::MassOverflow {
+                what: "transit losses",
+                total_g: u128::from(batch.transit_loss_g.get()) + u128::from(loss.get()),
+            })?;
     batch.remaining_g = body.mass_g;
     batch.custodian = actor.id.clone();
     batch.status = BatchStatus::Active;
-    touch(&mut batch, ctx.index);
+    touch(&mut batch, ctx.index, &event.occurred_at);
     state.put_batch(batch);
     Ok(())
 }
@@ -269,7 +292,7 @@ pub(super) fn certify<S: StateView + ?Sized>(
 ) -> Result<(), LedgerError> {
     require_role(actor, "certify", CERTIFYING_ROLES)?;
     let mut batch = load_batch(state, &body.batch)?;
-    require_after_creation(&batch, &event.occurred_at)?;
+    require_not_before(&batch, &event.occurred_at)?;
     batch.certificates.push(CertificateRecord {
         index: ctx.index,
         certifier: actor.id.clone(),
@@ -278,7 +301,11 @@ pub(super) fn certify<S: StateView + ?Sized>(
         document_sha256: body.document_sha256,
         occurred_at: event.occurred_at.clone(),
     });
-    touch(&mut batch, ctx.index);
+    // A certificate attests; it does not move the batch, so it leaves `last_event_at` alone
+    // (a certifier cannot hold up the custodian by dating its claim ahead).
+    if batch.history.last() != Some(&ctx.index) {
+        batch.history.push(ctx.index);
+    }
     state.put_batch(batch);
     Ok(())
 }
@@ -292,12 +319,12 @@ pub(super) fn retire<S: StateView + ?Sized>(
 ) -> Result<(), LedgerError> {
     require_role(actor, "retire", HOLDING_ROLES)?;
     let mut batch = load_batch(state, &body.batch)?;
-    require_usable(&batch, &actor.id, batch.remaining_g)?;
-    require_after_creation(&batch, &event.occurred_at)?;
+    require_usable(&batch, &actor.id, u128::from(batch.remaining_g.get()))?;
+    require_not_before(&batch, &event.occurred_at)?;
     batch.status = BatchStatus::Retired {
         reason: body.reason,
     };
-    touch(&mut batch, ctx.index);
+    touch(&mut batch, ctx.index, &event.occurred_at);
     state.put_batch(batch);
     Ok(())
 }

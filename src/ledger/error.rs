@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::model::event::EventError;
-use crate::model::ids::{ActorId, BatchId, EventId, Grams, SiteId, Timestamp};
+use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, Grams, SiteId, Timestamp};
 use crate::model::keys::KeyId;
 use crate::model::material::{Form, Process, RetireReason, Role, SiteKind};
 
@@ -93,9 +93,18 @@ pub enum InvalidReason {
         /// The process.
         process: Process,
     },
-    /// A mass sum does not fit 64 bits.
-    #[error("the masses add up to more than {} g", u64::MAX)]
-    MassOverflow,
+    /// A stored total does not fit 64 bits: the outputs of one transform, its additives, or a
+    /// batch's transit loss (sums are computed exactly; only what is stored is bounded).
+    #[error(
+        "the {what} add up to {total_g} g, more than the {} g one total may hold",
+        u64::MAX
+    )]
+    MassOverflow {
+        /// Which total.
+        what: &'static str,
+        /// The exact sum.
+        total_g: u128,
+    },
     /// A ship to the sender itself.
     #[error("a batch cannot be shipped to its own custodian")]
     ShipToSelf,
@@ -111,6 +120,14 @@ pub enum InvalidReason {
         /// The key.
         key_id: KeyId,
     },
+    /// Two prefixes of one event where one starts the other.
+    #[error("prefix {prefix} starts with {other}, also in this event; one covers the other")]
+    OverlappingPrefixes {
+        /// The longer prefix.
+        prefix: BatchPrefix,
+        /// The prefix it starts with.
+        other: BatchPrefix,
+    },
     /// The same site twice in one event.
     #[error("site {site} is listed twice")]
     DuplicateSite {
@@ -118,7 +135,9 @@ pub enum InvalidReason {
         site: SiteId,
     },
     /// An `update_actor` that changes nothing.
-    #[error("update_actor must change at least one of name, country, roles, sites, keys")]
+    #[error(
+        "update_actor must change at least one of name, country, roles, sites, keys, prefixes"
+    )]
     NoChange,
     /// A key revoked already.
     #[error("key {key_id} was already revoked in entry {revoked_at}")]
@@ -169,6 +188,14 @@ pub enum LedgerError {
         /// The entry the genesis was submitted for.
         index: u64,
     },
+    /// The event names another log than this one: it was signed for a different ledger.
+    #[error("the event is for log {log:?}, but this log is {expected:?}")]
+    WrongLog {
+        /// The `log` the event names.
+        log: String,
+        /// This log's origin (from its genesis).
+        expected: String,
+    },
     /// The signer, addressee or subject is not registered.
     #[error("actor {actor} is not registered")]
     UnknownActor {
@@ -216,6 +243,29 @@ pub enum LedgerError {
         site: SiteId,
         /// What is wrong.
         problem: SiteProblem,
+    },
+    /// A batch id outside the creator's prefixes.
+    #[error(
+        "{actor} may only create batches whose id starts with one of its prefixes ({}); {batch} does not",
+        join(prefixes)
+    )]
+    ForeignPrefix {
+        /// The creator.
+        actor: ActorId,
+        /// The batch id.
+        batch: BatchId,
+        /// The creator's prefixes.
+        prefixes: Vec<BatchPrefix>,
+    },
+    /// A prefix that overlaps one registered already (equal, or one starts with the other).
+    #[error(
+        "prefix {prefix} overlaps a prefix of {owner}: no registered prefix may start another"
+    )]
+    PrefixTaken {
+        /// The prefix asked for.
+        prefix: BatchPrefix,
+        /// The actor whose prefix it overlaps.
+        owner: ActorId,
     },
     /// No such key for that actor.
     #[error("{actor} has no key {key_id}")]
@@ -285,14 +335,14 @@ pub enum LedgerError {
     },
     /// Spending mass that is already spent: an input used up by an earlier transform, or the
     /// same input listed twice in one transform.
-    #[error("batch {batch} is spent twice: {requested_g} requested, {remaining_g} left")]
+    #[error("batch {batch} is spent twice: {requested_g} g requested, {remaining_g} left")]
     DoubleSpend {
         /// The batch.
         batch: BatchId,
         /// Its remaining mass.
         remaining_g: Grams,
-        /// The total asked of it.
-        requested_g: Grams,
+        /// The total asked of it (exact: one batch may be listed many times).
+        requested_g: u128,
     },
     /// Taking more than is left.
     #[error("batch {batch} has {remaining_g} left; {requested_g} requested")]
@@ -305,14 +355,16 @@ pub enum LedgerError {
         requested_g: Grams,
     },
     /// Outputs weigh more than what went in.
-    #[error("outputs ({outputs_g}) exceed inputs ({inputs_g}) plus additives ({additives_g})")]
+    #[error(
+        "outputs ({outputs_g} g) exceed inputs ({inputs_g} g) plus additives ({additives_g} g)"
+    )]
     MassImbalance {
-        /// Mass taken from inputs.
-        inputs_g: Grams,
-        /// Mass of additives.
-        additives_g: Grams,
-        /// Mass of outputs.
-        outputs_g: Grams,
+        /// Mass taken from inputs (exact sum).
+        inputs_g: u128,
+        /// Mass of additives (exact sum).
+        additives_g: u128,
+        /// Mass of outputs (exact sum).
+        outputs_g: u128,
     },
     /// A form the process table does not allow.
     #[error(
@@ -377,15 +429,32 @@ pub enum LedgerError {
         /// The allowed skew.
         skew_ms: u64,
     },
-    /// `occurred_at` before a batch it uses was created.
-    #[error("occurred_at {occurred_at} is before batch {batch} was created ({created_at})")]
+    /// `occurred_at` before the latest event of a batch it uses (a receive before its ship, a
+    /// transform before its inputs' last move).
+    #[error(
+        "occurred_at {occurred_at} is before the latest event of batch {batch} ({last_event_at})"
+    )]
     BeforeInputs {
         /// The batch.
         batch: BatchId,
-        /// When it was created.
-        created_at: Timestamp,
+        /// Its latest event's `occurred_at`.
+        last_event_at: Timestamp,
         /// The event time.
         occurred_at: Timestamp,
+    },
+    /// `occurred_at` earlier than the signer's registration minus the backfill window.
+    #[error(
+        "occurred_at {occurred_at} is more than {backfill_days} days before {actor} was registered ({registered_at})"
+    )]
+    BeforeRegistration {
+        /// The signer.
+        actor: ActorId,
+        /// The event time.
+        occurred_at: Timestamp,
+        /// When the signer was registered.
+        registered_at: Timestamp,
+        /// The window fixed at genesis.
+        backfill_days: u32,
     },
     /// Self-contradictory content.
     #[error("invalid event: {reason}")]
@@ -421,11 +490,14 @@ impl LedgerError {
             LedgerError::Conflict { .. } => "conflict",
             LedgerError::NotGenesis { .. } => "not_genesis",
             LedgerError::GenesisExists { .. } => "genesis_exists",
+            LedgerError::WrongLog { .. } => "wrong_log",
             LedgerError::UnknownActor { .. } => "unknown_actor",
             LedgerError::BadSignature { .. } => "bad_signature",
             LedgerError::RevokedKey { .. } => "revoked_key",
             LedgerError::RoleNotAllowed { .. } => "role_not_allowed",
             LedgerError::ForeignSite { .. } => "foreign_site",
+            LedgerError::ForeignPrefix { .. } => "foreign_prefix",
+            LedgerError::PrefixTaken { .. } => "prefix_taken",
             LedgerError::UnknownKey { .. } => "unknown_key",
             LedgerError::ActorExists { .. } => "actor_exists",
             LedgerError::SiteExists { .. } => "site_exists",
@@ -446,6 +518,7 @@ impl LedgerError {
             LedgerError::ReceivedTooMuch { .. } => "received_too_much",
             LedgerError::FutureEvent { .. } => "future_event",
             LedgerError::BeforeInputs { .. } => "before_inputs",
+            LedgerError::BeforeRegistration { .. } => "before_registration",
             LedgerError::InvalidEvent { .. } => "invalid_event",
             LedgerError::State(_) => "state_unavailable",
         }
@@ -457,11 +530,14 @@ impl LedgerError {
         "conflict",
         "not_genesis",
         "genesis_exists",
+        "wrong_log",
         "unknown_actor",
         "bad_signature",
         "revoked_key",
         "role_not_allowed",
         "foreign_site",
+        "foreign_prefix",
+        "prefix_taken",
         "unknown_key",
         "actor_exists",
         "site_exists",
@@ -480,6 +556,7 @@ impl LedgerError {
         "received_too_much",
         "future_event",
         "before_inputs",
+        "before_registration",
         "invalid_event",
         "state_unavailable",
     ];

@@ -7,13 +7,16 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
+use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, SiteId};
 use crate::model::keys::KeyId;
 
 use super::state::{
-    ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord, StateError,
-    StateView,
+    ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, PrefixRecord, SiteRecord,
+    StateError, StateView,
 };
+
+/// An event id as the ledger keys it: event ids are unique per actor.
+pub type EventKey = (ActorId, EventId);
 
 /// The full new value of every record a run of entries touched. The store writes them as they
 /// are; applying them to the base view gives the state after those entries.
@@ -29,8 +32,10 @@ pub struct StateChanges {
     pub sites: BTreeMap<SiteId, SiteRecord>,
     /// Touched batches.
     pub batches: BTreeMap<BatchId, BatchRecord>,
-    /// New event ids.
-    pub events: BTreeMap<EventId, EventRecord>,
+    /// New event ids, per actor.
+    pub events: BTreeMap<EventKey, EventRecord>,
+    /// New batch id prefixes and their beginnings.
+    pub prefixes: BTreeMap<BatchPrefix, PrefixRecord>,
 }
 
 impl StateChanges {
@@ -42,6 +47,7 @@ impl StateChanges {
             && self.sites.is_empty()
             && self.batches.is_empty()
             && self.events.is_empty()
+            && self.prefixes.is_empty()
     }
 
     /// Lays `later` over these changes (later values win).
@@ -54,6 +60,7 @@ impl StateChanges {
         self.sites.extend(later.sites);
         self.batches.extend(later.batches);
         self.events.extend(later.events);
+        self.prefixes.extend(later.prefixes);
     }
 }
 
@@ -113,9 +120,14 @@ impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
         self.changes.batches.insert(record.id.clone(), record);
     }
 
-    /// Records the use of an event id.
-    pub fn put_event(&mut self, id: EventId, record: EventRecord) {
-        self.changes.events.insert(id, record);
+    /// Records the use of an event id by an actor.
+    pub fn put_event(&mut self, actor: ActorId, id: EventId, record: EventRecord) {
+        self.changes.events.insert((actor, id), record);
+    }
+
+    /// Writes a prefix record.
+    pub fn put_prefix(&mut self, prefix: BatchPrefix, record: PrefixRecord) {
+        self.changes.prefixes.insert(prefix, record);
     }
 }
 
@@ -150,10 +162,16 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
             None => self.base.batch(id),
         }
     }
-    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
-        match self.changes.events.get(id) {
+    fn event(&self, actor: &ActorId, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        match self.changes.events.get(&(actor.clone(), id.clone())) {
             Some(r) => Ok(Some(r.clone())),
-            None => self.base.event(id),
+            None => self.base.event(actor, id),
+        }
+    }
+    fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
+        match self.changes.prefixes.get(prefix) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.prefix(prefix),
         }
     }
 }
@@ -166,7 +184,8 @@ pub struct MemState {
     keys: BTreeMap<KeyId, KeyRecord>,
     sites: BTreeMap<SiteId, SiteRecord>,
     batches: BTreeMap<BatchId, BatchRecord>,
-    events: BTreeMap<EventId, EventRecord>,
+    events: BTreeMap<EventKey, EventRecord>,
+    prefixes: BTreeMap<BatchPrefix, PrefixRecord>,
 }
 
 impl MemState {
@@ -185,6 +204,7 @@ impl MemState {
         self.sites.extend(changes.sites);
         self.batches.extend(changes.batches);
         self.events.extend(changes.events);
+        self.prefixes.extend(changes.prefixes);
     }
 
     /// Every batch, by id.
@@ -207,9 +227,14 @@ impl MemState {
         self.keys.values()
     }
 
-    /// Every used event id and its entry, by id.
-    pub fn events(&self) -> impl Iterator<Item = (&EventId, &EventRecord)> {
+    /// Every used event id and its entry, by actor and id.
+    pub fn events(&self) -> impl Iterator<Item = (&EventKey, &EventRecord)> {
         self.events.iter()
+    }
+
+    /// Every registered prefix and prefix beginning.
+    pub fn prefixes(&self) -> impl Iterator<Item = (&BatchPrefix, &PrefixRecord)> {
+        self.prefixes.iter()
     }
 }
 
@@ -229,7 +254,10 @@ impl StateView for MemState {
     fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
         Ok(self.batches.get(id).cloned())
     }
-    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
-        Ok(self.events.get(id).cloned())
+    fn event(&self, actor: &ActorId, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        Ok(self.events.get(&(actor.clone(), id.clone())).cloned())
+    }
+    fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
+        Ok(self.prefixes.get(prefix).cloned())
     }
 }

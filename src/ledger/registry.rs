@@ -4,14 +4,14 @@
 use std::collections::BTreeSet;
 
 use crate::model::event::{Event, Genesis, RegisterActor, RevokeKey, SiteDeclaration, UpdateActor};
-use crate::model::ids::ActorId;
+use crate::model::ids::{ActorId, BatchPrefix};
 use crate::model::keys::{KeyId, PublicKey};
 use crate::model::material::{Role, REGISTRY_ROLES};
 
 use super::custody::require_role;
 use super::overlay::Overlay;
-use super::state::{ActorRecord, GenesisRecord, KeyRecord, SiteRecord, StateView};
-use super::{EntryContext, InvalidReason, LedgerError, Signatures};
+use super::state::{ActorRecord, GenesisRecord, KeyRecord, PrefixRecord, SiteRecord, StateView};
+use super::{EntryContext, InvalidReason, LedgerError, Signatures, DEFAULT_BACKFILL_DAYS};
 
 pub(super) fn genesis<S: StateView + ?Sized>(
     state: &mut Overlay<'_, S>,
@@ -34,6 +34,8 @@ pub(super) fn genesis<S: StateView + ?Sized>(
         sites: Vec::new(),
         keys: vec![key.clone()],
         entries: vec![ctx.index],
+        prefixes: Vec::new(),
+        registered_at: event.occurred_at.clone(),
     });
     state.put_key(key);
     state.put_genesis(GenesisRecord {
@@ -41,6 +43,7 @@ pub(super) fn genesis<S: StateView + ?Sized>(
         authority: event.actor.clone(),
         public_key: body.public_key,
         index: ctx.index,
+        backfill_days: body.backfill_days.unwrap_or(DEFAULT_BACKFILL_DAYS),
     });
     Ok(())
 }
@@ -48,6 +51,7 @@ pub(super) fn genesis<S: StateView + ?Sized>(
 pub(super) fn register_actor<S: StateView + ?Sized>(
     state: &mut Overlay<'_, S>,
     ctx: &EntryContext,
+    event: &Event,
     signer: &ActorRecord,
     body: &RegisterActor,
 ) -> Result<(), LedgerError> {
@@ -65,6 +69,7 @@ pub(super) fn register_actor<S: StateView + ?Sized>(
     }
     check_new_keys(state, &body.public_keys)?;
     check_new_sites(state, &body.sites)?;
+    check_new_prefixes(state, body.prefixes.iter())?;
 
     let keys: Vec<KeyRecord> = body
         .public_keys
@@ -79,9 +84,12 @@ pub(super) fn register_actor<S: StateView + ?Sized>(
         sites: body.sites.iter().map(|s| s.id.clone()).collect(),
         keys: keys.clone(),
         entries: vec![ctx.index],
+        prefixes: body.prefixes.iter().cloned().collect(),
+        registered_at: event.occurred_at.clone(),
     });
     keys.into_iter().for_each(|k| state.put_key(k));
     put_sites(state, &body.subject, &body.sites);
+    put_prefixes(state, &body.subject, body.prefixes.iter())?;
     Ok(())
 }
 
@@ -102,6 +110,7 @@ pub(super) fn update_actor<S: StateView + ?Sized>(
         && body.roles.is_none()
         && body.add_sites.is_empty()
         && body.add_public_keys.is_empty()
+        && body.add_prefixes.is_empty()
     {
         return Err(InvalidReason::NoChange.into());
     }
@@ -110,6 +119,7 @@ pub(super) fn update_actor<S: StateView + ?Sized>(
     }
     check_new_keys(state, &body.add_public_keys)?;
     check_new_sites(state, &body.add_sites)?;
+    check_new_prefixes(state, body.add_prefixes.iter())?;
 
     if let Some(name) = &body.name {
         subject.name = name.clone();
@@ -129,7 +139,9 @@ pub(super) fn update_actor<S: StateView + ?Sized>(
         state.put_key(record);
     }
     subject.entries.push(ctx.index);
+    subject.prefixes.extend(body.add_prefixes.iter().cloned());
     put_sites(state, &body.subject, &body.add_sites);
+    put_prefixes(state, &body.subject, body.add_prefixes.iter())?;
     state.put_actor(subject);
     Ok(())
 }
@@ -227,6 +239,75 @@ fn check_new_sites<S: StateView + ?Sized>(
                 site: site.id.clone(),
             });
         }
+    }
+    Ok(())
+}
+
+/// No prefix of the event starts another (of the event or the ledger), nor is it the start of
+/// one: who created a batch is then told by its id alone. Sets of prefixes arrive sorted, so a
+/// prefix that starts another of the same event comes first and the clash shows at the second.
+fn check_new_prefixes<'a, S: StateView + ?Sized>(
+    state: &Overlay<'_, S>,
+    prefixes: impl Iterator<Item = &'a BatchPrefix>,
+) -> Result<(), LedgerError> {
+    let mut seen: Vec<&BatchPrefix> = Vec::new();
+    for prefix in prefixes {
+        if let Some(earlier) = seen
+            .iter()
+            .find(|p| prefix.as_str().starts_with(p.as_str()))
+        {
+            return Err(InvalidReason::OverlappingPrefixes {
+                prefix: prefix.clone(),
+                other: (*earlier).clone(),
+            }
+            .into());
+        }
+        // Equal to, or the beginning of, a registered prefix.
+        if let Some(record) = state.prefix(prefix)? {
+            return Err(LedgerError::PrefixTaken {
+                prefix: prefix.clone(),
+                owner: record.owner,
+            });
+        }
+        // A registered prefix is the beginning of this one.
+        for beginning in prefix.beginnings() {
+            if let Some(record) = state.prefix(&beginning)?.filter(|r| r.exact) {
+                return Err(LedgerError::PrefixTaken {
+                    prefix: prefix.clone(),
+                    owner: record.owner,
+                });
+            }
+        }
+        seen.push(prefix);
+    }
+    Ok(())
+}
+
+/// Records each prefix (exact) and every beginning of it not recorded yet.
+fn put_prefixes<'a, S: StateView + ?Sized>(
+    state: &mut Overlay<'_, S>,
+    owner: &ActorId,
+    prefixes: impl Iterator<Item = &'a BatchPrefix>,
+) -> Result<(), LedgerError> {
+    for prefix in prefixes {
+        for beginning in prefix.beginnings() {
+            if state.prefix(&beginning)?.is_none() {
+                state.put_prefix(
+                    beginning,
+                    PrefixRecord {
+                        owner: owner.clone(),
+                        exact: false,
+                    },
+                );
+            }
+        }
+        state.put_prefix(
+            prefix.clone(),
+            PrefixRecord {
+                owner: owner.clone(),
+                exact: true,
+            },
+        );
     }
     Ok(())
 }

@@ -2,8 +2,11 @@
 //! [`StateView`] seam through which the rules read it.
 //!
 //! Records are what the store keeps (bincode-serde, DESIGN.md §2.2 configuration), so they use
-//! only plain structs, `Option`, `Vec`, maps and externally tagged enums: no `flatten`, no
-//! `skip_serializing_if`, no untagged enums, which a non-self-describing format cannot read back.
+//! only plain structs, `Option`, `Vec`, maps and enums: no `flatten`, no `skip_serializing_if`,
+//! no untagged enums, which a non-self-describing format cannot read back. Every enum value in
+//! them is stored by a pinned number, never by its declaration position (`model::material` for
+//! the named enums, [`super::pinned`] for [`BatchStatus`] and [`BatchOrigin`]); docs/FORMAT.md,
+//! "Stored records", has the layout and `tests/ledger_records.rs` the golden bytes.
 
 use std::collections::BTreeSet;
 
@@ -11,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::log::Hash;
 use crate::model::ids::{
-    ActorId, BatchId, CountryCode, DocumentDigest, EventId, Grams, SiteId, Timestamp,
+    ActorId, BatchId, BatchPrefix, CountryCode, DocumentDigest, EventId, Grams, SiteId, Timestamp,
 };
 use crate::model::keys::{KeyId, PublicKey};
 use crate::model::material::{Claim, Element, Form, Process, RetireReason, Role, SiteKind};
@@ -27,6 +30,8 @@ pub struct GenesisRecord {
     pub public_key: PublicKey,
     /// The entry index (always 0).
     pub index: u64,
+    /// How many days before its registration an actor may date its events.
+    pub backfill_days: u32,
 }
 
 /// A registered participant.
@@ -46,12 +51,22 @@ pub struct ActorRecord {
     pub keys: Vec<KeyRecord>,
     /// Every registry entry about it (genesis, register, update, revoke), for bundles.
     pub entries: Vec<u64>,
+    /// The batch id prefixes it may create batches under, in registration order.
+    pub prefixes: Vec<BatchPrefix>,
+    /// `occurred_at` of the entry that registered it (genesis for the first authority): its
+    /// events may be dated at most the genesis backfill window before it.
+    pub registered_at: Timestamp,
 }
 
 impl ActorRecord {
     /// Whether it has at least one role of `allowed`.
     pub fn has_any_role(&self, allowed: &[Role]) -> bool {
         self.roles.iter().any(|r| allowed.contains(r))
+    }
+
+    /// Whether it may create `batch`: the id starts with one of its prefixes.
+    pub fn owns_batch_id(&self, batch: &BatchId) -> bool {
+        self.prefixes.iter().any(|p| p.covers(batch))
     }
 
     /// Its keys that are not revoked.
@@ -90,8 +105,8 @@ pub struct SiteRecord {
     pub kind: SiteKind,
 }
 
-/// Where a batch stands.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// Where a batch stands. Stored by pinned variant number (`ledger::pinned`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BatchStatus {
     /// Held by its custodian; may be used.
     Active,
@@ -111,8 +126,8 @@ pub enum BatchStatus {
     },
 }
 
-/// How a batch came to be.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// How a batch came to be. Stored by pinned variant number (`ledger::pinned`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BatchOrigin {
     /// Created by an `extract` at a mine.
     Extracted {
@@ -180,6 +195,20 @@ pub struct BatchRecord {
     pub certificates: Vec<CertificateRecord>,
     /// Total mass lost in transit over its life.
     pub transit_loss_g: Grams,
+    /// `occurred_at` of the latest event that created, moved, used or ended it (certificates
+    /// excluded): no later event on it may be dated before this.
+    pub last_event_at: Timestamp,
+}
+
+/// Who holds a batch id prefix, or the beginning of one. Registering `MP-` writes `MP-` (exact)
+/// and `M`, `MP` (not exact), so that one point read tells whether a new prefix overlaps an
+/// existing one in either direction.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PrefixRecord {
+    /// The actor whose prefix this is (or begins; the first to register through it).
+    pub owner: ActorId,
+    /// Whether this is the registered prefix itself rather than a proper beginning of one.
+    pub exact: bool,
 }
 
 /// Where an event id was used: the duplicate/conflict check of DESIGN.md §3.1.
@@ -212,8 +241,10 @@ pub trait StateView {
     fn site(&self, id: &SiteId) -> Result<Option<SiteRecord>, StateError>;
     /// A batch.
     fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError>;
-    /// The entry that used an event id.
-    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError>;
+    /// The entry where `actor` used event id `id` (event ids are unique per actor).
+    fn event(&self, actor: &ActorId, id: &EventId) -> Result<Option<EventRecord>, StateError>;
+    /// A registered batch id prefix, or a proper beginning of one.
+    fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError>;
 }
 
 #[cfg(test)]
@@ -254,6 +285,7 @@ mod tests {
                 occurred_at: ts,
             }],
             transit_loss_g: Grams(0),
+            last_event_at: "2026-03-02T00:00:00Z".parse().unwrap(),
         };
         let config = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(&batch, config).unwrap();
@@ -281,6 +313,8 @@ mod tests {
                 revoked_at: Some(5),
             }],
             entries: vec![1, 5],
+            prefixes: vec!["MP-".parse().unwrap()],
+            registered_at: "2026-01-01T00:00:00Z".parse().unwrap(),
         };
         let bytes = bincode::serde::encode_to_vec(&actor, config).unwrap();
         let (back, _): (ActorRecord, usize) =

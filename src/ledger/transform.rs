@@ -9,8 +9,8 @@ use crate::model::ids::{BatchId, Grams};
 use crate::model::material::{Form, Process};
 
 use super::custody::{
-    load_batch, require_after_creation, require_new_batch, require_own_site, require_role,
-    require_usable,
+    load_batch, require_new_batch, require_not_before, require_own_prefix, require_own_site,
+    require_role, require_usable, touch,
 };
 use super::overlay::Overlay;
 use super::state::{ActorRecord, BatchOrigin, BatchRecord, BatchStatus, StateView};
@@ -32,12 +32,9 @@ pub(super) fn transform<S: StateView + ?Sized>(
     check_shape(body)?;
 
     // Inputs: held by the actor, usable, distinct, with the mass taken.
-    let mut requested: BTreeMap<&BatchId, Grams> = BTreeMap::new();
+    let mut requested: BTreeMap<&BatchId, u128> = BTreeMap::new();
     for input in &body.inputs {
-        let total = requested.entry(&input.batch).or_insert(Grams::ZERO);
-        *total = total
-            .checked_add(input.mass_g)
-            .ok_or(InvalidReason::MassOverflow)?;
+        *requested.entry(&input.batch).or_insert(0) += u128::from(input.mass_g.get());
     }
     let mut inputs: Vec<BatchRecord> = Vec::with_capacity(body.inputs.len());
     for input in &body.inputs {
@@ -50,7 +47,7 @@ pub(super) fn transform<S: StateView + ?Sized>(
             });
         }
         let batch = load_batch(state, &input.batch)?;
-        require_usable(&batch, &actor.id, input.mass_g)?;
+        require_usable(&batch, &actor.id, u128::from(input.mass_g.get()))?;
         if input.mass_g.is_zero() {
             return Err(InvalidReason::ZeroMass {
                 batch: input.batch.clone(),
@@ -67,9 +64,10 @@ pub(super) fn transform<S: StateView + ?Sized>(
         inputs.push(batch);
     }
 
-    // Outputs: new, distinct, with mass.
+    // Outputs: under the actor's prefixes, new, distinct, with mass.
     let mut output_ids = BTreeSet::new();
     for output in &body.outputs {
+        require_own_prefix(actor, &output.batch)?;
         if output.mass_g.is_zero() {
             return Err(InvalidReason::ZeroMass {
                 batch: output.batch.clone(),
@@ -87,26 +85,31 @@ pub(super) fn transform<S: StateView + ?Sized>(
 
     check_forms(body, &inputs)?;
 
-    // Mass balance.
-    let sum = |masses: &mut dyn Iterator<Item = Grams>| {
-        Grams::checked_sum(masses).ok_or(LedgerError::from(InvalidReason::MassOverflow))
-    };
-    let inputs_g = sum(&mut body.inputs.iter().map(|i| i.mass_g))?;
-    let additives_g = sum(&mut body.additives.iter().map(|a| a.mass_g))?;
-    let outputs_g = sum(&mut body.outputs.iter().map(|o| o.mass_g))?;
-    let available = inputs_g
-        .checked_add(additives_g)
-        .ok_or(InvalidReason::MassOverflow)?;
-    if outputs_g > available {
+    // Mass balance, summed exactly: at most 256 items of 64 bits each fit 128 bits with room to
+    // spare, so no valid transform is refused for its arithmetic.
+    let inputs_g = Grams::exact_sum(body.inputs.iter().map(|i| i.mass_g));
+    let additives_g = Grams::exact_sum(body.additives.iter().map(|a| a.mass_g));
+    let outputs_g = Grams::exact_sum(body.outputs.iter().map(|o| o.mass_g));
+    if outputs_g > inputs_g + additives_g {
         return Err(LedgerError::MassImbalance {
             inputs_g,
             additives_g,
             outputs_g,
         });
     }
+    // What the ledger stores must fit 64 bits: the outputs' total (for origin shares) and the
+    // additives' total. The inputs' total is never stored, so a merge of batches whose masses
+    // add up past 2^64 - 1 g is fine as long as its one output fits.
+    let stored = |total_g: u128, what: &'static str| {
+        u64::try_from(total_g)
+            .map(Grams)
+            .map_err(|_| LedgerError::from(InvalidReason::MassOverflow { what, total_g }))
+    };
+    let outputs_total_g = stored(outputs_g, "outputs")?;
+    let additives_total_g = stored(additives_g, "additives")?;
 
     for batch in &inputs {
-        require_after_creation(batch, &event.occurred_at)?;
+        require_not_before(batch, &event.occurred_at)?;
     }
 
     // Every rule holds: write.
@@ -127,7 +130,7 @@ pub(super) fn transform<S: StateView + ?Sized>(
         batch
             .children
             .extend(body.outputs.iter().map(|o| o.batch.clone()));
-        batch.history.push(ctx.index);
+        touch(&mut batch, ctx.index, &event.occurred_at);
         state.put_batch(batch);
     }
     let origin = BatchOrigin::Transformed {
@@ -137,8 +140,8 @@ pub(super) fn transform<S: StateView + ?Sized>(
             .iter()
             .map(|i| (i.batch.clone(), i.mass_g))
             .collect(),
-        additives_g,
-        outputs_total_g: outputs_g,
+        additives_g: additives_total_g,
+        outputs_total_g,
     };
     for output in &body.outputs {
         // Split and merge only regroup material: undeclared elements carry over.
@@ -162,6 +165,7 @@ pub(super) fn transform<S: StateView + ?Sized>(
             history: vec![ctx.index],
             certificates: Vec::new(),
             transit_loss_g: Grams::ZERO,
+            last_event_at: event.occurred_at.clone(),
         });
     }
     Ok(())

@@ -1,7 +1,9 @@
 //! Event payload v1 (docs/EVENTS.md): the JSON object inside a DSSE envelope.
 //!
-//! An event is one flat JSON object: `kind`, the common fields `id`, `actor`, `occurred_at`, and
-//! the fields of its kind. Parsing is strict, because the payload is what an actor signed and
+//! An event is one flat JSON object: `kind`, the common fields `id`, `actor`, `log`,
+//! `occurred_at`, and the fields of its kind. `log` names the log the event is meant for (its
+//! checkpoint origin), so that an envelope signed for one ledger is never valid on another; the
+//! `genesis` event has no `log`, because its `origin` is the name it gives the log. Parsing is strict, because the payload is what an actor signed and
 //! every verifier must read it the same way: duplicate keys, unknown fields, unknown kinds,
 //! `null` values and oversized lists are rejected, and each error names the field path
 //! (`outputs[1].mass_g`). The parse is two-step — JSON to a value tree (rejecting duplicate
@@ -16,7 +18,8 @@ use std::collections::BTreeSet;
 use serde::{Serialize, Serializer};
 
 use crate::model::ids::{
-    ActorId, AdditiveName, BatchId, CountryCode, DocumentDigest, EventId, Grams, SiteId, Timestamp,
+    ActorId, AdditiveName, BatchId, BatchPrefix, CountryCode, DocumentDigest, EventId, Grams,
+    SiteId, Timestamp,
 };
 use crate::model::keys::{KeyId, PublicKey};
 use crate::model::material::{Claim, Element, Form, Process, RetireReason, Role, SiteKind};
@@ -34,6 +37,8 @@ pub mod limits {
     pub const MAX_SITES: usize = 64;
     /// Public keys registered or added by one registry event.
     pub const MAX_KEYS: usize = 16;
+    /// Batch id prefixes assigned or added by one registry event.
+    pub const MAX_PREFIXES: usize = 16;
     /// A certificate statement, in characters.
     pub const MAX_STATEMENT: usize = 280;
     /// A name (actor, site, registry), in characters.
@@ -42,15 +47,20 @@ pub mod limits {
     pub const MAX_REASON: usize = 280;
     /// The log origin line, in characters.
     pub const MAX_ORIGIN: usize = 255;
+    /// The genesis backfill window, in days (a century).
+    pub const MAX_BACKFILL_DAYS: u32 = 36_500;
 }
 
 /// One event: the common fields and the kind-specific body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// Unique in the ledger; the idempotency key.
+    /// Unique per actor: `(actor, id)` is the idempotency key.
     pub id: EventId,
     /// Who makes the event and signs it.
     pub actor: ActorId,
+    /// The checkpoint origin of the log the event is meant for. Required for every kind but
+    /// `genesis`, which has none (its `origin` names the log).
+    pub log: Option<String>,
     /// When it happened.
     pub occurred_at: Timestamp,
     /// What happened.
@@ -107,6 +117,9 @@ pub struct Genesis {
     pub country: CountryCode,
     /// The authority's key.
     pub public_key: PublicKey,
+    /// How many days before its registration an actor may date its events (default 90).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill_days: Option<u32>,
 }
 
 /// A site declared in a registry event.
@@ -137,6 +150,9 @@ pub struct RegisterActor {
     pub sites: Vec<SiteDeclaration>,
     /// Its keys (non-empty).
     pub public_keys: Vec<PublicKey>,
+    /// The batch id prefixes it may create batches under (may be empty: it creates none).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub prefixes: BTreeSet<BatchPrefix>,
 }
 
 /// `update_actor`: changes to a participant; absent fields stay as they are.
@@ -159,6 +175,9 @@ pub struct UpdateActor {
     /// Keys to add.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub add_public_keys: Vec<PublicKey>,
+    /// Batch id prefixes to add (prefixes are never taken away: batches keep their owner).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub add_prefixes: BTreeSet<BatchPrefix>,
 }
 
 /// `revoke_key`: a key stops counting from the next entry on.
@@ -330,7 +349,7 @@ impl Event {
         Ok(event)
     }
 
-    /// Serialises the event as one flat JSON object: `kind`, `id`, `actor`, `occurred_at`, then
+    /// Serialises the event as one flat JSON object: `kind`, `id`, `actor`, `log`, `occurred_at`, then
     /// the kind's fields; optional fields that are absent or empty are left out.
     pub fn to_json(&self) -> Vec<u8> {
         // Every field serialises to a JSON string, number, array or object with string keys, so
@@ -373,14 +392,36 @@ impl Event {
             }
             Ok(())
         };
+        match (&self.body, &self.log) {
+            (EventBody::Genesis(_), Some(_)) => {
+                return Err(EventError::UnknownField {
+                    path: "log".to_owned(),
+                    expected: wire::GENESIS_FIELDS,
+                })
+            }
+            (EventBody::Genesis(_), None) => {}
+            (_, None) => {
+                return Err(EventError::MissingField {
+                    path: "log".to_owned(),
+                })
+            }
+            (_, Some(log)) => text("log", log, 1, MAX_ORIGIN)?,
+        }
         match &self.body {
             EventBody::Genesis(g) => {
                 text("origin", &g.origin, 1, MAX_ORIGIN)?;
+                if let Some(days) = g.backfill_days.filter(|d| *d > MAX_BACKFILL_DAYS) {
+                    return Err(EventError::InvalidField {
+                        path: "backfill_days".to_owned(),
+                        message: format!("{days} days; at most {MAX_BACKFILL_DAYS} are allowed"),
+                    });
+                }
                 text("name", &g.name, 1, MAX_NAME)
             }
             EventBody::RegisterActor(r) => {
                 text("name", &r.name, 1, MAX_NAME)?;
                 sites("sites", &r.sites)?;
+                count("prefixes", r.prefixes.len(), MAX_PREFIXES)?;
                 count("public_keys", r.public_keys.len(), MAX_KEYS)
             }
             EventBody::UpdateActor(u) => {
@@ -388,6 +429,7 @@ impl Event {
                     text("name", name, 1, MAX_NAME)?;
                 }
                 sites("add_sites", &u.add_sites)?;
+                count("add_prefixes", u.add_prefixes.len(), MAX_PREFIXES)?;
                 count("add_public_keys", u.add_public_keys.len(), MAX_KEYS)
             }
             EventBody::RevokeKey(r) => match &r.reason {
@@ -414,6 +456,8 @@ struct FlatEvent<'a, B: Serialize> {
     kind: &'static str,
     id: &'a EventId,
     actor: &'a ActorId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: &'a Option<String>,
     occurred_at: &'a Timestamp,
     // `flatten` is fine for serialising; only deserialising it cannot deny unknown fields.
     #[serde(flatten)]
@@ -431,6 +475,7 @@ impl Serialize for Event {
                 kind: e.kind_name(),
                 id: &e.id,
                 actor: &e.actor,
+                log: &e.log,
                 occurred_at: &e.occurred_at,
                 body,
             }

@@ -7,6 +7,8 @@
 //!
 //! - [`ActorId`], [`SiteId`] — `[a-z0-9][a-z0-9-]{1,63}`
 //! - [`BatchId`], [`EventId`] — `[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}`
+//! - [`BatchPrefix`] — `[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}` (the start of the batch ids an actor
+//!   may create)
 //! - [`CountryCode`] — an officially assigned ISO 3166-1 alpha-2 code, upper case
 //! - [`AdditiveName`] — `[a-z0-9_-]{1,32}` (untracked material added by a transform)
 //! - [`Timestamp`] — RFC 3339 in UTC with a `Z` suffix, years 1970–9999
@@ -29,6 +31,8 @@ pub enum IdKind {
     Batch,
     /// [`EventId`]
     Event,
+    /// [`BatchPrefix`]
+    Prefix,
     /// [`CountryCode`]
     Country,
     /// [`AdditiveName`]
@@ -46,6 +50,7 @@ impl fmt::Display for IdKind {
             IdKind::Site => "site id",
             IdKind::Batch => "batch id",
             IdKind::Event => "event id",
+            IdKind::Prefix => "batch id prefix",
             IdKind::Country => "country code",
             IdKind::Additive => "additive name",
             IdKind::Timestamp => "timestamp",
@@ -280,7 +285,29 @@ string_id!(
     |v| check_syntax(IdKind::Batch, v, (1, 128), ALNUM_FIRST, BATCH_REST)
 );
 string_id!(
-    /// An event, unique in the ledger (the idempotency key): same syntax as [`BatchId`].
+    /// The start of the batch ids an actor may create, assigned by the registry as GS1 assigns
+    /// company prefixes (e.g. `MP-`): `[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}`.
+    BatchPrefix,
+    IdKind::Prefix,
+    |v| check_syntax(IdKind::Prefix, v, (1, 64), ALNUM_FIRST, BATCH_REST)
+);
+
+impl BatchPrefix {
+    /// Whether `batch` starts with this prefix.
+    pub fn covers(&self, batch: &BatchId) -> bool {
+        batch.as_str().starts_with(self.as_str())
+    }
+
+    /// Every proper beginning of this prefix, shortest first (`M`, `MP` for `MP-`): valid
+    /// prefixes themselves, since the first character is the prefix's own.
+    pub fn beginnings(&self) -> impl Iterator<Item = BatchPrefix> + '_ {
+        (1..self.0.len()).map(|end| BatchPrefix(self.0[..end].to_owned()))
+    }
+}
+
+string_id!(
+    /// An event, unique per actor (`(actor, id)` is the idempotency key): same syntax as
+    /// [`BatchId`].
     EventId,
     IdKind::Event,
     |v| check_syntax(IdKind::Event, v, (1, 128), ALNUM_FIRST, BATCH_REST)
@@ -378,6 +405,12 @@ impl Grams {
     /// `self - other`, or `None` if `other` is larger.
     pub fn checked_sub(self, other: Grams) -> Option<Grams> {
         self.0.checked_sub(other.0).map(Grams)
+    }
+
+    /// The exact sum of `items` in 128 bits: it cannot overflow for fewer than 2^64 items, which
+    /// is what the ledger's mass balance needs (docs/MODEL.md, "Mass arithmetic").
+    pub fn exact_sum(items: impl IntoIterator<Item = Grams>) -> u128 {
+        items.into_iter().map(|g| u128::from(g.0)).sum()
     }
 
     /// The sum of `items`, or `None` on overflow.

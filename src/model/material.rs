@@ -9,19 +9,27 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{Error as _, Unexpected};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! named_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $number:literal => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        ///
+        /// Stored by its pinned number (binary formats: one byte), written by its name (JSON):
+        /// docs/FORMAT.md, "Pinned numbers".
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u8)]
         pub enum $name {
-            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+            $($(#[$vdoc])* $variant = $number),+
         }
 
         impl $name {
-            /// Every value, in declaration order.
+            /// Every value, in declaration order (which is the order of their numbers).
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// Every JSON name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
 
             /// The JSON name.
             pub fn as_str(self) -> &'static str {
@@ -37,11 +45,53 @@ macro_rules! named_enum {
                     _ => None,
                 }
             }
+
+            /// The pinned number it is stored as. A number never changes meaning: new values
+            /// get the next number, at the end.
+            pub fn number(self) -> u8 {
+                self as u8
+            }
+
+            /// Looks a value up by its pinned number.
+            pub fn from_number(number: u8) -> Option<Self> {
+                match number {
+                    $($number => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(self.as_str())
+                } else {
+                    s.serialize_u8(self.number())
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let name = String::deserialize(d)?;
+                    $name::from_name(&name)
+                        .ok_or_else(|| D::Error::unknown_variant(&name, $name::NAMES))
+                } else {
+                    let number = u8::deserialize(d)?;
+                    $name::from_number(number).ok_or_else(|| {
+                        D::Error::invalid_value(
+                            Unexpected::Unsigned(number.into()),
+                            &concat!("a pinned number of ", stringify!($name)),
+                        )
+                    })
+                }
             }
         }
     };
@@ -51,39 +101,39 @@ named_enum!(
     /// The 17 rare-earth elements: the 15 lanthanides plus scandium and yttrium. JSON: the symbol.
     Element {
         /// Lanthanum
-        La = "La",
+        La = 0 => "La",
         /// Cerium
-        Ce = "Ce",
+        Ce = 1 => "Ce",
         /// Praseodymium
-        Pr = "Pr",
+        Pr = 2 => "Pr",
         /// Neodymium
-        Nd = "Nd",
+        Nd = 3 => "Nd",
         /// Promethium
-        Pm = "Pm",
+        Pm = 4 => "Pm",
         /// Samarium
-        Sm = "Sm",
+        Sm = 5 => "Sm",
         /// Europium
-        Eu = "Eu",
+        Eu = 6 => "Eu",
         /// Gadolinium
-        Gd = "Gd",
+        Gd = 7 => "Gd",
         /// Terbium
-        Tb = "Tb",
+        Tb = 8 => "Tb",
         /// Dysprosium
-        Dy = "Dy",
+        Dy = 9 => "Dy",
         /// Holmium
-        Ho = "Ho",
+        Ho = 10 => "Ho",
         /// Erbium
-        Er = "Er",
+        Er = 11 => "Er",
         /// Thulium
-        Tm = "Tm",
+        Tm = 12 => "Tm",
         /// Ytterbium
-        Yb = "Yb",
+        Yb = 13 => "Yb",
         /// Lutetium
-        Lu = "Lu",
+        Lu = 14 => "Lu",
         /// Scandium
-        Sc = "Sc",
+        Sc = 15 => "Sc",
         /// Yttrium
-        Y = "Y",
+        Y = 16 => "Y",
     }
 );
 
@@ -115,25 +165,25 @@ named_enum!(
     /// The physical form of a batch, in chain order.
     Form {
         /// Mined rock.
-        Ore = "ore",
+        Ore = 0 => "ore",
         /// Mineral concentrate after beneficiation (e.g. bastnäsite, monazite concentrate).
-        Concentrate = "concentrate",
+        Concentrate = 1 => "concentrate",
         /// Mixed rare-earth compound (carbonate, chloride) after cracking/leaching.
-        MixedCompound = "mixed_compound",
+        MixedCompound = 2 => "mixed_compound",
         /// Separated oxide (e.g. NdPr oxide, Dy2O3).
-        Oxide = "oxide",
+        Oxide = 3 => "oxide",
         /// Rare-earth metal.
-        Metal = "metal",
+        Metal = 4 => "metal",
         /// Alloy (e.g. NdFeB strip-cast alloy, DyFe).
-        Alloy = "alloy",
+        Alloy = 5 => "alloy",
         /// Sintered or bonded magnet.
-        Magnet = "magnet",
+        Magnet = 6 => "magnet",
         /// Assembled component (rotor, motor).
-        Component = "component",
+        Component = 7 => "component",
         /// End product (vehicle, turbine, device).
-        Product = "product",
+        Product = 8 => "product",
         /// Scrap, tailings, residues, swarf, end-of-life material.
-        Scrap = "scrap",
+        Scrap = 9 => "scrap",
     }
 );
 
@@ -141,25 +191,25 @@ named_enum!(
     /// What a participant is registered to do.
     Role {
         /// Runs the registry (genesis, actors, keys).
-        Authority = "authority",
+        Authority = 0 => "authority",
         /// Extracts ore at its mines.
-        Miner = "miner",
+        Miner = 1 => "miner",
         /// Beneficiation and cracking.
-        Processor = "processor",
+        Processor = 2 => "processor",
         /// Cracking and solvent-extraction separation into oxides.
-        Separator = "separator",
+        Separator = 3 => "separator",
         /// Reduces oxides to metal, makes alloys.
-        Metallizer = "metallizer",
+        Metallizer = 4 => "metallizer",
         /// Makes alloys and magnets.
-        MagnetMaker = "magnet_maker",
+        MagnetMaker = 5 => "magnet_maker",
         /// Assembles magnets into components and products.
-        Manufacturer = "manufacturer",
+        Manufacturer = 6 => "manufacturer",
         /// Recovers oxide, metal or alloy from scrap and end-of-life goods.
-        Recycler = "recycler",
+        Recycler = 7 => "recycler",
         /// Attaches claims (assays, audits) to batches; never holds material.
-        Certifier = "certifier",
+        Certifier = 8 => "certifier",
         /// Buys, holds, splits, merges and sells material without processing it.
-        Trader = "trader",
+        Trader = 9 => "trader",
     }
 );
 
@@ -167,25 +217,25 @@ named_enum!(
     /// A transformation of material (`transform` events).
     Process {
         /// Crushing, grinding, flotation: ore to concentrate.
-        Beneficiation = "beneficiation",
+        Beneficiation = 0 => "beneficiation",
         /// Acid or caustic cracking / leaching: concentrate to mixed compound.
-        Cracking = "cracking",
+        Cracking = 1 => "cracking",
         /// Solvent-extraction separation into individual or grouped oxides.
-        Separation = "separation",
+        Separation = 2 => "separation",
         /// Electrolytic or metallothermic reduction: oxide to metal.
-        Reduction = "reduction",
+        Reduction = 3 => "reduction",
         /// Melting metals into alloys (strip casting).
-        Alloying = "alloying",
+        Alloying = 4 => "alloying",
         /// Powder metallurgy: alloy to magnets.
-        MagnetMaking = "magnet_making",
+        MagnetMaking = 5 => "magnet_making",
         /// Building magnets into components and products.
-        Assembly = "assembly",
+        Assembly = 6 => "assembly",
         /// Recovering rare earths from scrap and end-of-life material.
-        Recycling = "recycling",
+        Recycling = 7 => "recycling",
         /// Dividing a batch into batches of the same form.
-        Split = "split",
+        Split = 8 => "split",
         /// Pooling batches of one form into one batch.
-        Merge = "merge",
+        Merge = 9 => "merge",
     }
 );
 
@@ -193,9 +243,9 @@ named_enum!(
     /// What a registered site is.
     SiteKind {
         /// A mine: the only place `extract` happens.
-        Mine = "mine",
+        Mine = 0 => "mine",
         /// A processing plant, factory or warehouse.
-        Plant = "plant",
+        Plant = 1 => "plant",
     }
 );
 
@@ -203,13 +253,13 @@ named_enum!(
     /// The kind of claim a `certify` event attaches to a batch.
     Claim {
         /// Composition or purity assay.
-        Assay = "assay",
+        Assay = 0 => "assay",
         /// Environmental, social and governance audit.
-        EsgAudit = "esg_audit",
+        EsgAudit = 1 => "esg_audit",
         /// Carbon footprint declaration.
-        CarbonFootprint = "carbon_footprint",
+        CarbonFootprint = 2 => "carbon_footprint",
         /// Independent audit of the stated origin.
-        OriginAudit = "origin_audit",
+        OriginAudit = 3 => "origin_audit",
     }
 );
 
@@ -217,13 +267,13 @@ named_enum!(
     /// Why a batch was retired.
     RetireReason {
         /// Used up outside the ledger (e.g. in a product that is not tracked further).
-        Consumed = "consumed",
+        Consumed = 0 => "consumed",
         /// Lost.
-        Lost = "lost",
+        Lost = 1 => "lost",
         /// Destroyed.
-        Destroyed = "destroyed",
+        Destroyed = 2 => "destroyed",
         /// Sold outside the ledger.
-        Sold = "sold",
+        Sold = 3 => "sold",
     }
 );
 

@@ -10,8 +10,8 @@ pub mod material;
 
 pub use event::{Event, EventBody, EventError};
 pub use ids::{
-    ActorId, AdditiveName, BatchId, CountryCode, DocumentDigest, EventId, Grams, IdError, SiteId,
-    Timestamp,
+    ActorId, AdditiveName, BatchId, BatchPrefix, CountryCode, DocumentDigest, EventId, Grams,
+    IdError, SiteId, Timestamp,
 };
 pub use keys::{KeyId, PublicKey};
 pub use material::{Claim, Element, Form, Process, RetireReason, Role, SiteKind};

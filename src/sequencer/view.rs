@@ -13,10 +13,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::ledger::{
-    ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord, StateChanges,
-    StateError, StateView,
+    ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, PrefixRecord, SiteRecord,
+    StateChanges, StateError, StateView,
 };
-use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
+use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, SiteId};
 use crate::model::KeyId;
 use crate::store::{Block, Store};
 
@@ -144,10 +144,18 @@ impl StateView for PendingView {
         }
     }
 
-    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
-        match self.pending(|c| c.events.get(id)) {
+    fn event(&self, actor: &ActorId, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        let key = (actor.clone(), id.clone());
+        match self.pending(|c| c.events.get(&key)) {
             Some(record) => Ok(Some(record)),
-            None => self.store.event(id),
+            None => self.store.event(actor, id),
+        }
+    }
+
+    fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
+        match self.pending(|c| c.prefixes.get(prefix)) {
+            Some(record) => Ok(Some(record)),
+            None => self.store.prefix(prefix),
         }
     }
 }

@@ -26,13 +26,13 @@ use super::{
 use crate::ledger::signatures::{pre_verify, EnvelopeSignatures};
 use crate::ledger::{
     self, ActorRecord, BatchRecord, EntryContext, EventRecord, GenesisRecord, KeyRecord, Overlay,
-    SiteRecord, StateError, StateView,
+    PrefixRecord, SiteRecord, StateError, StateView,
 };
 use crate::log::tree::{HashReader, NodeId, TreeError};
 use crate::log::Hash;
 use crate::model::entry::Entry;
 use crate::model::event::Event;
-use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
+use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, SiteId};
 use crate::model::KeyId;
 
 /// Free space kept on the data directory's file system: a block is refused (and answered
@@ -571,8 +571,11 @@ impl StateView for FileLedger {
     fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
         self.state.batch(id)
     }
-    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
-        self.state.event(id)
+    fn event(&self, actor: &ActorId, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        self.state.event(actor, id)
+    }
+    fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
+        self.state.prefix(prefix)
     }
 }
 

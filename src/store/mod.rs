@@ -30,12 +30,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{
-    ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord, StateChanges,
+    ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, PrefixRecord, SiteRecord,
+    StateChanges,
     StateError, StateView,
 };
 use crate::log::tree::{Frontier, HashReader, NodeId, TreeError};
 use crate::log::Hash;
-use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
+use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, SiteId};
 use crate::model::KeyId;
 
 pub use file_ledger::FileLedger;
@@ -355,8 +356,11 @@ impl StateView for Store {
     fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
         self.inner.batch(id)
     }
-    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
-        self.inner.event(id)
+    fn event(&self, actor: &ActorId, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        self.inner.event(actor, id)
+    }
+    fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
+        self.inner.prefix(prefix)
     }
 }
 

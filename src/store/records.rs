@@ -13,7 +13,8 @@
 //! | `K` ‖ key id (32 bytes) | key record |
 //! | `S` ‖ site id | site record |
 //! | `B` ‖ batch id | batch record |
-//! | `V` ‖ event id | event record (entry index and envelope digest, for idempotency) |
+//! | `V` ‖ actor id ‖ 0x00 ‖ event id | event record (entry index and envelope digest, for idempotency; event ids are unique per actor) |
+//! | `P` ‖ prefix | prefix record: who holds a batch id prefix, or the beginning of one |
 //! | `X` ‖ site id ‖ 0x00 ‖ batch id | index of the batches extracted at a site (recall by mine) |
 //!
 //! Records are bincode 2.0.1 (serde, standard configuration).
@@ -25,10 +26,10 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::StoreError;
 use crate::ledger::{
-    ActorRecord, BatchOrigin, BatchRecord, EventRecord, GenesisRecord, KeyRecord, SiteRecord,
-    StateChanges, StateError, StateView,
+    ActorRecord, BatchOrigin, BatchRecord, EventRecord, GenesisRecord, KeyRecord, PrefixRecord,
+    SiteRecord, StateChanges, StateError, StateView,
 };
-use crate::model::ids::{ActorId, BatchId, EventId, SiteId};
+use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, SiteId};
 use crate::model::KeyId;
 
 /// An ordered key-value database with atomic batches: all the state needs of its storage.
@@ -182,12 +183,20 @@ const KEY: u8 = b'K';
 const SITE: u8 = b'S';
 const BATCH: u8 = b'B';
 const EVENT: u8 = b'V';
+const PREFIX: u8 = b'P';
 const SITE_EXTRACT: u8 = b'X';
 
 fn named_key(prefix: u8, name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
     k.push(prefix);
     k.extend_from_slice(name);
+    k
+}
+
+fn event_key(actor: &ActorId, id: &EventId) -> Vec<u8> {
+    let mut k = named_key(EVENT, actor.as_ref().as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_ref().as_bytes());
     k
 }
 
@@ -264,8 +273,11 @@ impl<D: RecordDb> StateRecords<D> {
                 writes.push((site_extract_key(site, id), Vec::new()));
             }
         }
-        for (id, record) in &changes.events {
-            writes.push((named_key(EVENT, id.as_ref().as_bytes()), encode(record)));
+        for ((actor, id), record) in &changes.events {
+            writes.push((event_key(actor, id), encode(record)));
+        }
+        for (prefix, record) in &changes.prefixes {
+            writes.push((named_key(PREFIX, prefix.as_ref().as_bytes()), encode(record)));
         }
         writes.push((APPLIED.to_vec(), applied.to_le_bytes().to_vec()));
         self.db.apply(writes)
@@ -325,7 +337,10 @@ impl<D: RecordDb> StateView for StateRecords<D> {
     fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>, StateError> {
         self.record("batch", &named_key(BATCH, id.as_ref().as_bytes()))
     }
-    fn event(&self, id: &EventId) -> Result<Option<EventRecord>, StateError> {
-        self.record("event", &named_key(EVENT, id.as_ref().as_bytes()))
+    fn event(&self, actor: &ActorId, id: &EventId) -> Result<Option<EventRecord>, StateError> {
+        self.record("event", &event_key(actor, id))
+    }
+    fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
+        self.record("prefix", &named_key(PREFIX, prefix.as_ref().as_bytes()))
     }
 }

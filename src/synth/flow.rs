@@ -14,9 +14,10 @@
 //! Masses are whole grams with plausible yields; every transform keeps
 //! `Σ outputs ≤ Σ inputs + Σ additives`, transit losses stay under 0.3%, and every input is
 //! taken at most up to what remains of it. The whole flow is planned up front; its batches are
-//! named `<prefix>-<TAG>` so that no other flow touches them.
+//! named `<creator's prefix><flow>-<TAG>` (e.g. `separator-02/L0-F7-NDPR`): under the prefix the
+//! registry gave their creator, and with a flow part no other flow uses.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use sha2::{Digest, Sha256};
 
@@ -48,6 +49,8 @@ pub(super) fn share(mass: u64, permille: u64) -> u64 {
 pub(super) struct Planner<'w> {
     pub(super) world: &'w World,
     prefix: String,
+    /// Each batch the flow created so far, by tag.
+    created: HashMap<String, BatchId>,
     pub(super) drafts: VecDeque<Draft>,
 }
 
@@ -59,13 +62,28 @@ impl<'w> Planner<'w> {
         Planner {
             world,
             prefix: prefix.to_owned(),
+            created: HashMap::new(),
             drafts: VecDeque::new(),
         }
     }
 
+    /// The batch the flow created as `tag`.
     pub(super) fn batch(&self, tag: &str) -> BatchId {
-        BatchId::new(format!("{}-{tag}", self.prefix))
-            .expect("synthetic batch ids follow the syntax")
+        self.created
+            .get(tag)
+            .cloned()
+            .unwrap_or_else(|| panic!("synthetic flow uses batch {tag} before creating it"))
+    }
+
+    /// Names a new batch `tag` made by `creator`, under the creator's prefix.
+    fn create(&mut self, creator: usize, tag: &str) -> BatchId {
+        let id = BatchId::new(format!(
+            "{}{}-{tag}",
+            self.world.actors[creator].prefix, self.prefix
+        ))
+        .expect("synthetic batch ids follow the syntax");
+        self.created.insert(tag.to_owned(), id.clone());
+        id
     }
 
     fn push(&mut self, signer: usize, body: EventBody) {
@@ -88,7 +106,7 @@ impl<'w> Planner<'w> {
             .clone();
         let body = EventBody::Extract(Extract {
             site,
-            batch: self.batch(tag),
+            batch: self.create(miner, tag),
             form,
             mass_g: Grams(mass),
             elements: elements.iter().copied().collect(),
@@ -105,20 +123,21 @@ impl<'w> Planner<'w> {
         outputs: &[Output<'_>],
         additives: &[(&str, u64)],
     ) {
+        let inputs = inputs
+            .iter()
+            .map(|(tag, mass)| TransformInput {
+                batch: self.batch(tag),
+                mass_g: Grams(*mass),
+            })
+            .collect();
         let body = EventBody::Transform(Transform {
             process,
             site: self.world.actors[actor].site.as_ref().map(|s| s.id.clone()),
-            inputs: inputs
-                .iter()
-                .map(|(tag, mass)| TransformInput {
-                    batch: self.batch(tag),
-                    mass_g: Grams(*mass),
-                })
-                .collect(),
+            inputs,
             outputs: outputs
                 .iter()
                 .map(|(tag, form, mass, elements)| TransformOutput {
-                    batch: self.batch(tag),
+                    batch: self.create(actor, tag),
                     form: *form,
                     mass_g: Grams(*mass),
                     elements: elements.iter().copied().collect::<BTreeSet<_>>(),

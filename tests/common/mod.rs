@@ -332,9 +332,19 @@ pub fn key_id(key: &SigningKey) -> String {
     PublicKey::new(key.verifying_key()).key_id().to_string()
 }
 
-/// The event JSON signed by `signers` into the DSSE envelope's wire form.
+/// The origin of every test ledger (`InitOptions::default()`): the `log` events name.
+pub const LOG: &str = "lodestone.example/rare-earths";
+
+/// The event JSON signed by `signers` into the DSSE envelope's wire form. An event without a
+/// `log` gets the test ledger's ([`LOG`]); tests of `wrong_log` set their own.
 pub fn envelope(event: &Value, signers: &[&SigningKey]) -> Vec<u8> {
-    envelope_of_payload(serde_json::to_vec(event).expect("event JSON"), signers)
+    let mut event = event.clone();
+    if let Some(fields) = event.as_object_mut() {
+        if fields.get("kind").and_then(Value::as_str) != Some("genesis") {
+            fields.entry("log").or_insert_with(|| json!(LOG));
+        }
+    }
+    envelope_of_payload(serde_json::to_vec(&event).expect("event JSON"), signers)
 }
 
 /// Signs raw payload bytes (possibly not valid event JSON) into an envelope's wire form.
@@ -361,6 +371,21 @@ pub struct Actor {
     pub id: String,
     /// Its (only) registered key.
     pub key: SigningKey,
+}
+
+/// The batch id prefixes the test worlds give an actor (docs/EVENTS.md, `prefixes`): the
+/// prefixes of the batches the tests have it create, or `<subject>-` for everyone else.
+pub fn test_prefixes(subject: &str) -> Vec<String> {
+    let fixed: &[&str] = match subject {
+        "mine-co" => &["ORE-", "OX-"],
+        "alpha-co" => &["A-"],
+        "beta-co" => &["B-"],
+        "gamma-co" => &["G-"],
+        "trader-co" => &["T-"],
+        "newcomer" => &["N-"],
+        _ => return vec![format!("{subject}-")],
+    };
+    fixed.iter().map(|p| (*p).to_owned()).collect()
 }
 
 /// A server plus its authority and helpers to register actors and submit events.
@@ -415,6 +440,7 @@ impl World {
             "roles": roles,
             "sites": sites,
             "public_keys": keys.iter().map(|k| public_b64(k)).collect::<Vec<_>>(),
+            "prefixes": test_prefixes(subject),
         })
     }
 

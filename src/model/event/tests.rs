@@ -7,7 +7,7 @@ fn json(text: &str) -> Result<Event, EventError> {
 }
 
 fn transform_json() -> String {
-    r#"{"kind":"transform","id":"ev-mp-sep-1","actor":"mp-materials","occurred_at":"2026-03-01T08:00:00Z",
+    r#"{"kind":"transform","id":"ev-mp-sep-1","actor":"mp-materials","log":"lodestone.example/rare-earths","occurred_at":"2026-03-01T08:00:00Z",
  "process":"separation","site":"mountain-pass",
  "inputs":[{"batch":"MP-CONC-2026-001","mass_g":8000000000}],
  "outputs":[{"batch":"MP-NDPR-2026-001","form":"oxide","mass_g":1200000000,"elements":["Pr","Nd"]}],
@@ -18,16 +18,16 @@ fn transform_json() -> String {
 #[test]
 fn parses_every_documented_kind() {
     let examples = [
-        format!(r#"{{"kind":"genesis","id":"genesis","actor":"authority","occurred_at":"2026-01-01T00:00:00Z","origin":"lodestone.example/rare-earths","name":"Rare Earth Registry","country":"CH","public_key":"{KEY}"}}"#),
-        format!(r#"{{"kind":"register_actor","id":"reg-mp","actor":"authority","occurred_at":"2026-01-01T00:00:00Z","subject":"mp-materials","name":"MP Materials","country":"US","roles":["miner","separator","metallizer","magnet_maker"],"sites":[{{"id":"mountain-pass","name":"Mountain Pass mine","country":"US","kind":"mine"}}],"public_keys":["{KEY}"]}}"#),
-        format!(r#"{{"kind":"update_actor","id":"upd-mp-1","actor":"authority","occurred_at":"2026-01-01T00:00:00Z","subject":"mp-materials","name":"MP Materials Corp.","roles":["miner","separator"],"add_public_keys":["{KEY}"]}}"#),
-        format!(r#"{{"kind":"revoke_key","id":"rev-mp-1","actor":"authority","occurred_at":"2026-01-01T00:00:00Z","subject":"mp-materials","key_id":"{}","reason":"key compromised"}}"#, "ab".repeat(32)),
-        r#"{"kind":"extract","id":"ev-mp-ore-1","actor":"mp-materials","occurred_at":"2026-01-01T00:00:00Z","site":"mountain-pass","batch":"MP-ORE-2026-001","form":"ore","mass_g":40000000000,"elements":["La","Ce","Pr","Nd"]}"#.to_owned(),
+        format!(r#"{{"kind":"genesis","id":"genesis","actor":"authority","occurred_at":"2026-01-01T00:00:00Z","origin":"lodestone.example/rare-earths","name":"Rare Earth Registry","country":"CH","public_key":"{KEY}","backfill_days":30}}"#),
+        format!(r#"{{"kind":"register_actor","id":"reg-mp","actor":"authority","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","subject":"mp-materials","name":"MP Materials","country":"US","roles":["miner","separator","metallizer","magnet_maker"],"sites":[{{"id":"mountain-pass","name":"Mountain Pass mine","country":"US","kind":"mine"}}],"public_keys":["{KEY}"],"prefixes":["MP-"]}}"#),
+        format!(r#"{{"kind":"update_actor","id":"upd-mp-1","actor":"authority","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","subject":"mp-materials","name":"MP Materials Corp.","roles":["miner","separator"],"add_public_keys":["{KEY}"],"add_prefixes":["MPM-","MPX-"]}}"#),
+        format!(r#"{{"kind":"revoke_key","id":"rev-mp-1","actor":"authority","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","subject":"mp-materials","key_id":"{}","reason":"key compromised"}}"#, "ab".repeat(32)),
+        r#"{"kind":"extract","id":"ev-mp-ore-1","actor":"mp-materials","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","site":"mountain-pass","batch":"MP-ORE-2026-001","form":"ore","mass_g":40000000000,"elements":["La","Ce","Pr","Nd"]}"#.to_owned(),
         transform_json(),
-        r#"{"kind":"ship","id":"ev-ship-1","actor":"mp-materials","occurred_at":"2026-01-01T00:00:00Z","batch":"MP-MAG-2026-001","to":"general-motors"}"#.to_owned(),
-        r#"{"kind":"receive","id":"ev-recv-1","actor":"general-motors","occurred_at":"2026-01-01T00:00:00Z","batch":"MP-MAG-2026-001","mass_g":999000}"#.to_owned(),
-        format!(r#"{{"kind":"certify","id":"ev-cert-1","actor":"assay-lab","occurred_at":"2026-01-01T00:00:00Z","batch":"LYN-NDPR-2026-001","claim":"assay","statement":"Nd2O3+Pr6O11 purity 99.999%","document_sha256":"{}"}}"#, "0f".repeat(32)),
-        r#"{"kind":"retire","id":"ev-ret-1","actor":"general-motors","occurred_at":"2026-01-01T00:00:00Z","batch":"GM-MOTOR-2026-001","reason":"consumed"}"#.to_owned(),
+        r#"{"kind":"ship","id":"ev-ship-1","actor":"mp-materials","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","batch":"MP-MAG-2026-001","to":"general-motors"}"#.to_owned(),
+        r#"{"kind":"receive","id":"ev-recv-1","actor":"general-motors","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","batch":"MP-MAG-2026-001","mass_g":999000}"#.to_owned(),
+        format!(r#"{{"kind":"certify","id":"ev-cert-1","actor":"assay-lab","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","batch":"LYN-NDPR-2026-001","claim":"assay","statement":"Nd2O3+Pr6O11 purity 99.999%","document_sha256":"{}"}}"#, "0f".repeat(32)),
+        r#"{"kind":"retire","id":"ev-ret-1","actor":"general-motors","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","batch":"GM-MOTOR-2026-001","reason":"consumed"}"#.to_owned(),
     ];
     let mut kinds = Vec::new();
     for text in &examples {
@@ -49,7 +49,7 @@ fn to_json_starts_with_the_common_fields() {
     let text = String::from_utf8(event.to_json()).unwrap();
     assert!(
         text.starts_with(
-            r#"{"kind":"transform","id":"ev-mp-sep-1","actor":"mp-materials","occurred_at":"#
+            r#"{"kind":"transform","id":"ev-mp-sep-1","actor":"mp-materials","log":"lodestone.example/rare-earths","occurred_at":"#
         ),
         "{text}"
     );
@@ -77,7 +77,7 @@ fn rejects_unknown_fields_with_their_path() {
 #[test]
 fn rejects_unknown_kinds_and_missing_fields() {
     let err =
-        json(r#"{"kind":"teleport","id":"x","actor":"ab","occurred_at":"2026-01-01T00:00:00Z"}"#)
+        json(r#"{"kind":"teleport","id":"x","actor":"ab","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z"}"#)
             .unwrap_err();
     assert!(
         matches!(&err, EventError::UnknownKind { kind } if kind == "teleport"),
@@ -91,7 +91,7 @@ fn rejects_unknown_kinds_and_missing_fields() {
         }
     );
     let err = json(
-        r#"{"kind":"ship","id":"x","actor":"ab","occurred_at":"2026-01-01T00:00:00Z","batch":"B"}"#,
+        r#"{"kind":"ship","id":"x","actor":"ab","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","batch":"B"}"#,
     )
     .unwrap_err();
     assert_eq!(err, EventError::MissingField { path: "to".into() });
@@ -167,7 +167,7 @@ fn enforces_limits() {
     ));
     let long = "x".repeat(281);
     let text = format!(
-        r#"{{"kind":"certify","id":"c","actor":"lab","occurred_at":"2026-01-01T00:00:00Z","batch":"B","claim":"assay","statement":"{long}","document_sha256":"{}"}}"#,
+        r#"{{"kind":"certify","id":"c","actor":"lab","log":"lodestone.example/rare-earths","occurred_at":"2026-01-01T00:00:00Z","batch":"B","claim":"assay","statement":"{long}","document_sha256":"{}"}}"#,
         "0f".repeat(32)
     );
     assert!(matches!(
@@ -188,4 +188,51 @@ fn serde_deserialize_is_as_strict() {
     );
     assert!(err.is_err());
     assert!(serde_json::from_str::<Event>(&transform_json()).is_ok());
+}
+
+#[test]
+fn every_kind_but_genesis_names_its_log() {
+    let text = transform_json().replace(r#""log":"lodestone.example/rare-earths","#, "");
+    let err = json(&text).unwrap_err();
+    assert!(
+        matches!(&err, EventError::MissingField { path } if path == "log"),
+        "{err}"
+    );
+    let genesis = format!(
+        r#"{{"kind":"genesis","id":"g","actor":"authority","log":"x","occurred_at":"2026-01-01T00:00:00Z","origin":"x","name":"R","country":"CH","public_key":"{KEY}"}}"#
+    );
+    let err = json(&genesis).unwrap_err();
+    assert!(
+        matches!(&err, EventError::UnknownField { path, .. } if path == "log"),
+        "{err}"
+    );
+    // An event built in code is held to the same rule.
+    let mut event = json(&transform_json()).unwrap();
+    event.log = None;
+    assert!(matches!(
+        event.check_limits(),
+        Err(EventError::MissingField { .. })
+    ));
+}
+
+#[test]
+fn prefixes_are_checked_and_bounded() {
+    let register = |prefixes: &str| {
+        format!(
+            r#"{{"kind":"register_actor","id":"r","actor":"authority","log":"l","occurred_at":"2026-01-01T00:00:00Z","subject":"mp","name":"MP","country":"US","roles":["miner"],"public_keys":["{KEY}"],"prefixes":{prefixes}}}"#
+        )
+    };
+    let err = json(&register(r#"["MP-","MP-"]"#)).unwrap_err();
+    assert!(err.to_string().contains("listed twice"), "{err}");
+    let err = json(&register(r#"["-MP"]"#)).unwrap_err();
+    assert!(
+        matches!(&err, EventError::InvalidField { path, .. } if path == "prefixes[0]"),
+        "{err}"
+    );
+    let many: Vec<String> = (0..17).map(|i| format!("\"P{i}-\"")).collect();
+    let err = json(&register(&format!("[{}]", many.join(",")))).unwrap_err();
+    assert!(
+        matches!(&err, EventError::TooMany { path, max: 16, .. } if path == "prefixes"),
+        "{err}"
+    );
 }

@@ -9,7 +9,7 @@ use serde::de::{DeserializeOwned, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Number, Value};
 
-use super::limits::{MAX_ITEMS, MAX_KEYS, MAX_SITES};
+use super::limits::{MAX_ITEMS, MAX_KEYS, MAX_PREFIXES, MAX_SITES};
 use super::{
     Additive, Certify, Event, EventBody, Extract, Genesis, Receive, RegisterActor, Retire,
     RevokeKey, Ship, SiteDeclaration, Transform, TransformInput, TransformOutput, UpdateActor,
@@ -268,11 +268,21 @@ impl Fields {
         name: &str,
         required: bool,
     ) -> Result<Option<BTreeSet<T>>, EventError> {
+        self.set_of_at_most(name, required, MAX_ITEMS)
+    }
+
+    /// [`Fields::set`] with its own length limit.
+    fn set_of_at_most<T: DeserializeOwned + Ord + fmt::Display>(
+        &mut self,
+        name: &str,
+        required: bool,
+        max: usize,
+    ) -> Result<Option<BTreeSet<T>>, EventError> {
         if !required && !self.map.contains_key(name) {
             return Ok(None);
         }
         let mut out = BTreeSet::new();
-        let items = self.list(name, required, MAX_ITEMS, |path, v| {
+        let items = self.list(name, required, max, |path, v| {
             convert::<T>(path.clone(), v).map(|t| (path, t))
         })?;
         for (path, t) in items {
@@ -296,6 +306,19 @@ impl Fields {
 }
 
 const ROOT: &str = "(event)";
+
+/// The fields of a `genesis` event: the common ones without `log` (its `origin` names the log).
+pub(super) const GENESIS_FIELDS: &[&str] = &[
+    "kind",
+    "id",
+    "actor",
+    "occurred_at",
+    "origin",
+    "name",
+    "country",
+    "public_key",
+    "backfill_days",
+];
 
 fn convert<T: DeserializeOwned>(path: String, v: Value) -> Result<T, EventError> {
     serde_json::from_value(v).map_err(|e| EventError::InvalidField {
@@ -363,11 +386,17 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
     }
     let id = f.required("id")?;
     let actor = f.required("actor")?;
+    // Every kind but genesis names its log; genesis names it with `origin` instead.
+    let log = if kind == "genesis" {
+        None
+    } else {
+        Some(f.required("log")?)
+    };
     let occurred_at = f.required("occurred_at")?;
-    const COMMON: [&str; 4] = ["kind", "id", "actor", "occurred_at"];
+    const COMMON: [&str; 5] = ["kind", "id", "actor", "log", "occurred_at"];
     macro_rules! fields {
         ($($name:literal),*) => {{
-            const LIST: &[&str] = &[COMMON[0], COMMON[1], COMMON[2], COMMON[3], $($name),*];
+            const LIST: &[&str] = &[COMMON[0], COMMON[1], COMMON[2], COMMON[3], COMMON[4], $($name),*];
             LIST
         }};
     }
@@ -378,8 +407,9 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
                 name: f.required("name")?,
                 country: f.required("country")?,
                 public_key: f.required("public_key")?,
+                backfill_days: f.optional("backfill_days")?,
             };
-            f.finish(fields!("origin", "name", "country", "public_key"))?;
+            f.finish(GENESIS_FIELDS)?;
             EventBody::Genesis(b)
         }
         "register_actor" => {
@@ -390,6 +420,9 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
                 roles: f.set("roles", true)?.unwrap_or_default(),
                 sites: f.list("sites", false, MAX_SITES, site)?,
                 public_keys: f.list("public_keys", true, MAX_KEYS, public_key)?,
+                prefixes: f
+                    .set_of_at_most("prefixes", false, MAX_PREFIXES)?
+                    .unwrap_or_default(),
             };
             f.finish(fields!(
                 "subject",
@@ -397,7 +430,8 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
                 "country",
                 "roles",
                 "sites",
-                "public_keys"
+                "public_keys",
+                "prefixes"
             ))?;
             EventBody::RegisterActor(b)
         }
@@ -409,6 +443,9 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
                 roles: f.set("roles", false)?,
                 add_sites: f.list("add_sites", false, MAX_SITES, site)?,
                 add_public_keys: f.list("add_public_keys", false, MAX_KEYS, public_key)?,
+                add_prefixes: f
+                    .set_of_at_most("add_prefixes", false, MAX_PREFIXES)?
+                    .unwrap_or_default(),
             };
             f.finish(fields!(
                 "subject",
@@ -416,7 +453,8 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
                 "country",
                 "roles",
                 "add_sites",
-                "add_public_keys"
+                "add_public_keys",
+                "add_prefixes"
             ))?;
             EventBody::UpdateActor(b)
         }
@@ -494,6 +532,7 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
     Ok(Event {
         id,
         actor,
+        log,
         occurred_at,
         body,
     })
