@@ -18,7 +18,7 @@ use crate::log::hash::leaf_hash;
 use crate::log::note::NoteSigner;
 use crate::log::tree::{inclusion_proof, verify_inclusion, HashReader, MemoryHashes, NodeId};
 use crate::model::event::Event;
-use crate::model::ids::ActorId;
+use crate::model::ids::{ActorId, Timestamp};
 use crate::scenario::Scenario;
 use crate::sequencer::{LogSigner, Receipt, Sequencer, Submission};
 use crate::service::{genesis_submission, InitOptions};
@@ -47,7 +47,15 @@ pub fn scenario_submissions(authority: &SigningKey) -> Vec<Submission> {
     let options = InitOptions::default();
     let id: ActorId = options.authority.parse().expect("a valid actor id");
     let mut out = vec![genesis_submission(&options, authority).expect("genesis")];
-    let scenario = Scenario::builtin().expect("the built-in scenario");
+    // The scenario names this log and ends now: events may not be dated before their signer's
+    // registration minus the ledger's backfill window.
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default();
+    let now = Timestamp::from_unix_millis(now_ms - now_ms % 1000).expect("the current time");
+    let scenario = Scenario::builtin()
+        .expect("the built-in scenario")
+        .for_log(&options.origin)
+        .rebased(&now)
+        .expect("moving the scenario to the present");
     for envelope in scenario.envelopes(&id, authority).expect("signing") {
         let event = Event::from_json(&envelope.payload).expect("scenario events parse");
         out.push(Submission { envelope, event });
