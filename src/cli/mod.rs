@@ -7,6 +7,7 @@
 mod bench;
 mod client;
 mod demo;
+mod demo_dir;
 mod keys;
 mod loadgen;
 mod output;

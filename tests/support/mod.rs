@@ -148,12 +148,21 @@ pub fn run_ok(args: &[&str]) -> String {
     out.stdout
 }
 
+/// Where every spawned binary keeps its checkpoint guard (`LODESTONE_CHECKPOINT_GUARD`): under
+/// the target directory, never the developer's `~/.local/state`. One file per log key, and every
+/// test ledger has its own key, so tests sharing the directory never see each other's guards.
+pub fn guard_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("checkpoint-guard")
+}
+
 /// The base command: environment that could redirect it is cleared, so a developer's
-/// `LODESTONE_SERVER` or `LODESTONE_LOG_KEY` never leaks into a test.
-fn command(args: &[&str]) -> Command {
+/// `LODESTONE_SERVER` or `LODESTONE_LOG_KEY` never leaks into a test, and the checkpoint guard
+/// lives in [`guard_dir`].
+pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
         .args(args)
+        .env("LODESTONE_CHECKPOINT_GUARD", guard_dir())
         .env_remove("LODESTONE_SERVER")
         .env_remove("LODESTONE_LOG_KEY")
         .env_remove("LODESTONE_DATA")
@@ -254,6 +263,13 @@ impl Server {
     /// killed).
     pub fn stop(mut self) -> Option<i32> {
         self.terminate()
+    }
+
+    /// Kills the server with SIGKILL — a crash: nothing queued is finished, nothing flushed —
+    /// and waits for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn terminate(&mut self) -> Option<i32> {
