@@ -572,6 +572,32 @@ fn verify_remembers_the_checkpoint_and_catches_a_rollback_and_a_fork() {
     assert_eq!(report(&grown)["previous_size"], 1);
     assert!(seen > 1);
 
+    // The copy is still at size 1. Restored in place of the ledger, it refuses writes: the
+    // checkpoint guard remembers that this log signed a larger size.
+    let refused = run(&["loadgen", "--data", b, "--blocks", "1", "--block-size", "3"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.dump());
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("signed a checkpoint at size {seen}"))
+            && refused.stderr.contains("holds only 1 entries")
+            && refused.stderr.contains("lodestone recover"),
+        "{}",
+        refused.dump()
+    );
+    // `recover` brings a copy of it forward from the live ledger; then it takes writes again.
+    let c_data = a.dir.path().join("recovered");
+    let c = c_data.to_str().unwrap();
+    copy_dir(&b_data, &c_data);
+    let recovered = run(&["recover", "--data", c, "--from", a.data(), "--json"]);
+    assert_eq!(recovered.code, Some(0), "{}", recovered.dump());
+    assert_eq!(report(&recovered)["size"], seen);
+    let c_state = a.path("c-state.json");
+    let audit = run(&["verify", "--data", c, "--state", &c_state, "--json"]);
+    assert_eq!(audit.code, Some(0), "{}", audit.dump());
+    assert_eq!(report(&audit)["size"], seen);
+    run_ok(&["loadgen", "--data", c, "--blocks", "1", "--block-size", "2"]);
+
     // The copy is still at size 1: a rollback.
     let rolled_back = verify(b);
     assert_eq!(rolled_back.code, Some(1), "{}", rolled_back.dump());
@@ -579,8 +605,15 @@ fn verify_remembers_the_checkpoint_and_catches_a_rollback_and_a_fork() {
     assert_eq!(r["verified"], false);
     assert!(r["error"].as_str().unwrap().contains("rolled back"), "{r}");
 
-    // The copy grows differently, past the size seen: same key, another history — a fork.
-    run_ok(&["loadgen", "--data", b, "--blocks", "2", "--block-size", "3"]);
+    // The copy grows differently on a machine without the guard, past the size seen: same key,
+    // another history — a fork.
+    let elsewhere = a.path("elsewhere-guard");
+    let grew = support::run_with(
+        &["loadgen", "--data", b, "--blocks", "2", "--block-size", "3"],
+        None,
+        &[("LODESTONE_CHECKPOINT_GUARD", &elsewhere)],
+    );
+    assert_eq!(grew.code, Some(0), "{}", grew.dump());
     let forked = verify(b);
     assert_eq!(forked.code, Some(1), "{}", forked.dump());
     let r = report(&forked);

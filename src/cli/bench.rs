@@ -79,6 +79,9 @@ struct Plan {
     proof_seconds: f64,
     verify_sample: usize,
     sled_blocks: usize,
+    /// 4 KiB and 1 MiB append + fdatasync rounds.
+    sync_small: usize,
+    sync_large: usize,
     breakdown_blocks: usize,
     breakdown_block: usize,
     open_entries: u64,
@@ -101,6 +104,8 @@ impl Plan {
             proof_seconds: if quick { 1.5 } else { 5.0 },
             verify_sample: if quick { 4_096 } else { 16_384 },
             sled_blocks: if quick { 10 } else { 50 },
+            sync_small: if quick { 100 } else { 1_000 },
+            sync_large: if quick { 20 } else { 100 },
             breakdown_blocks: if quick { 2 } else { 5 },
             breakdown_block: if quick {
                 1_024
@@ -181,6 +186,12 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let verify = raw::batch_verify(&world, plan.verify_sample);
     let sled = raw::sled_write(&scratch.0.join("raw-sled"), plan.sled_blocks)?;
     let _ = fs::remove_dir_all(scratch.0.join("raw-sled"));
+    let sync = raw::fdatasync(
+        &scratch.0.join("raw-sync"),
+        plan.sync_small,
+        plan.sync_large,
+    )?;
+    let _ = fs::remove_dir_all(scratch.0.join("raw-sync"));
     report.section("raw limits (this machine, this run)");
     report.row(
         "ed25519 batch verify, all cores",
@@ -206,9 +217,21 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "",
         None,
     );
+    report.row(
+        "append + fdatasync, 4 KiB / 1 MiB",
+        format!(
+            "{} / {} syncs/s",
+            thousands(sync.small_per_sec),
+            thousands(sync.large_per_sec)
+        ),
+        "",
+        None,
+    );
     report.put(
         "raw",
         json!({
+            "fdatasync_4k_per_sec": sync.small_per_sec,
+            "fdatasync_1m_per_sec": sync.large_per_sec,
             "batch_verify_all_cores_per_sec": verify.all_cores,
             "batch_verify_one_core_per_sec": verify.one_core,
             "batch_verify_sample": verify.sample,

@@ -11,8 +11,8 @@ use serde_json::json;
 use crate::http::{self, AppState};
 use crate::model::keys::SecretKeyFile;
 use crate::scenario::Scenario;
-use crate::service::{DataDir, InitOptions, LogService};
-use crate::store::read_secret_file;
+use crate::service::{DataDir, GuardSetting, InitOptions, LogService, OpenOptions};
+use crate::store::{read_secret_file, Health};
 
 use super::client::Client;
 use super::demo_dir;
@@ -145,7 +145,13 @@ fn serve_until_signal(
 /// Runs the server.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = bind(args.addr)?;
-    let service = LogService::open(&DataDir::new(&args.data))
+    let options = OpenOptions {
+        guard: args
+            .checkpoint_guard
+            .clone()
+            .map_or(GuardSetting::Default, GuardSetting::Dir),
+    };
+    let service = LogService::open_with(&DataDir::new(&args.data), &options)
         .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
     eprintln!(
         "serving ledger {} ({} entries) from {}",
@@ -153,6 +159,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         service.handle().head().size,
         args.data.display()
     );
+    if let Health::ReadOnly { reason } = service.store.health() {
+        eprintln!("read-only: {reason}");
+    }
     serve_until_signal(service, listener, |_| Ok(()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 //! This is an edge of the system: it reads files, talks HTTP and prints. Errors here are
 //! `anyhow` with context, because they end on a terminal, never in a caller that matches them.
 
+mod backup;
 mod bench;
 mod client;
 mod demo;
@@ -79,6 +80,16 @@ pub enum Command {
         after_help = "Examples:\n  lodestone bench --quick\n  lodestone bench --out bench.json"
     )]
     Bench(bench::BenchArgs),
+    /// Copy a ledger's durable log and keys to a new directory, while it serves.
+    #[command(
+        after_help = "Example:\n  lodestone backup --data ./lodestone-data --out ./backups/2026-11-29"
+    )]
+    Backup(backup::BackupArgs),
+    /// Bring a restored ledger forward to the checkpoint it signed, from a mirror or a copy.
+    #[command(
+        after_help = "Examples:\n  lodestone recover --data ./lodestone-data --from https://mirror.example/rare-earths\n  lodestone recover --data ./lodestone-data --from ./backups/newer-copy"
+    )]
+    Recover(backup::RecoverArgs),
     /// Append synthetic extraction events directly (crash tests and quick load).
     #[command(hide = true)]
     Loadgen(loadgen::LoadgenArgs),
@@ -116,6 +127,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "LODESTONE_ADDR")]
     pub addr: SocketAddr,
+    /// Directory where the log's latest checkpoint is remembered, outside the data directory,
+    /// so that a restored older copy refuses writes instead of signing a second history
+    /// [default: $XDG_STATE_HOME/lodestone/checkpoints or ~/.local/state/lodestone/checkpoints]
+    #[arg(long, env = "LODESTONE_CHECKPOINT_GUARD", value_name = "DIR")]
+    pub checkpoint_guard: Option<PathBuf>,
 }
 
 /// Runs one command; the error, if any, is printed by the caller.
@@ -130,6 +146,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyBundle(args) => verify::verify_bundle(args),
         Command::Demo(args) => demo::demo(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Recover(args) => backup::recover(args),
         Command::Loadgen(args) => loadgen::loadgen(args),
     }
 }

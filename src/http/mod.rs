@@ -55,6 +55,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// State from its parts (a store, the sequencer writing to it, the log's verifier key).
+    pub fn from_parts(
+        store: Store,
+        sequencer: SequencerHandle,
+        verifier: NoteVerifier,
+    ) -> AppState {
+        AppState {
+            store,
+            sequencer,
+            verifier: Arc::new(verifier),
+        }
+    }
+
     /// State for an open ledger.
     pub fn new(service: &LogService) -> AppState {
         AppState {
@@ -96,6 +109,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(pages::overview))
         .route("/batches/{id}", get(pages::batch))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such route; see docs/API.md") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -110,6 +124,37 @@ pub fn app(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .with_state(state)
+}
+
+/// Readiness: 200 while writes can be taken; 503 with the reason (problem+json, code
+/// `not_ready`) while they cannot — full disk, failing storage, or a log that refuses writes
+/// because it is behind its own signed checkpoint. Reads keep working either way; `/healthz`
+/// stays plain liveness.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    let store = state.store.clone();
+    let health = tokio::task::spawn_blocking(move || store.health())
+        .await
+        .unwrap_or_else(|e| crate::store::Health::Unavailable {
+            reason: e.to_string(),
+        });
+    let size = state.sequencer.head().size;
+    match health {
+        crate::store::Health::Ready => {
+            axum::Json(serde_json::json!({"ready": true, "size": size})).into_response()
+        }
+        crate::store::Health::Unavailable { reason }
+        | crate::store::Health::ReadOnly { reason } => {
+            let mut response =
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason).into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+            response
+        }
+    }
 }
 
 /// Layers below the handlers (the request timeout) answer with an empty body; give those a

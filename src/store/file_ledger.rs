@@ -352,6 +352,40 @@ impl FileLedger {
         self.state.commit(&changes, end)
     }
 
+    /// See [`Store::backup`](super::Store::backup).
+    pub fn backup(data: &Path, out: &Path) -> Result<u64, StoreError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let file_error = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| StoreError::File { path, source }
+        };
+        let source = FileLedger::open_dir(data, true)?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(out)
+            .map_err(file_error(out))?;
+        for (name, mode) in [
+            (LAYOUT_FILE, 0o644),
+            ("log.pub", 0o644),
+            ("log.key", 0o600),
+            ("authority.key", 0o600),
+        ] {
+            let from = data.join(name);
+            if !from.exists() {
+                continue;
+            }
+            let bytes = std::fs::read(&from).map_err(file_error(&from))?;
+            super::files::write_atomic(&out.join(name), &bytes, mode)
+                .map_err(file_error(&out.join(name)))?;
+        }
+        let log_dir = out.join("log");
+        let files = FsDir::create_all(&log_dir, &FILE_NAMES).map_err(file_error(&log_dir))?;
+        let files = Files::from_vec(files).expect("four files");
+        let size = source.log.copy_to(&files)?;
+        super::files::sync_dir(out).map_err(file_error(out))?;
+        Ok(size)
+    }
+
     fn free_space(&self) -> Option<(u64, String)> {
         let dir = self.dir.as_ref()?;
         let available = fs2::available_space(dir).ok()?;
@@ -497,6 +531,19 @@ impl LedgerStore for FileLedger {
             }
         }
         Health::Ready
+    }
+
+    fn import_block(&self, block: &Block, head: &Head) -> Result<(), StoreError> {
+        if block.entries.is_empty() {
+            return Ok(());
+        }
+        let first = block.entries[0].0;
+        let entries: Vec<&[u8]> = block.entries.iter().map(|(_, b)| b.as_slice()).collect();
+        self.log
+            .append(first, &entries, &block.nodes, &head.checkpoint)?;
+        *self.head.write().expect("head lock") = Some(head.clone());
+        self.state_behind.store(true, Ordering::Release);
+        self.catch_up_state()
     }
 
     fn refuse_writes(&self, reason: String) {

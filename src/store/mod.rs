@@ -249,6 +249,11 @@ pub trait LedgerStore: StateView + HashReader + Send + Sync {
     fn size_on_disk(&self) -> Result<u64, StoreError>;
     /// Whether writes can be taken now; tries to clear a past failure first.
     fn health(&self) -> Health;
+    /// Appends a block of entries that come from another copy of this log (a mirror or a
+    /// backup), already checked against a checkpoint this log signed, and then replays them into
+    /// the state through the ledger's rules. `lodestone recover` uses it; the sequencer never
+    /// does.
+    fn import_block(&self, block: &Block, head: &Head) -> Result<(), StoreError>;
     /// Refuses every later write with `reason` (the log must not sign a second history).
     fn refuse_writes(&self, reason: String);
     /// Makes the state durable too (a clean shutdown: the next open replays nothing).
@@ -294,6 +299,13 @@ impl Store {
     ) -> Result<(Store, MemoryParts), StoreError> {
         let (ledger, parts) = FileLedger::memory(origin, faults)?;
         Ok((Store::new(Arc::new(ledger)), parts))
+    }
+
+    /// Copies the durable log of the ledger in `data` (which may be serving) into a new
+    /// directory `out`, with its layout file and keys: a consistent backup. The state is not
+    /// copied; opening the backup rebuilds it from the log. Returns the number of entries.
+    pub fn backup(data: &Path, out: &Path) -> Result<u64, StoreError> {
+        FileLedger::backup(data, out)
     }
 
     /// The canonical bytes of entry `index`.

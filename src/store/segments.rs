@@ -47,6 +47,8 @@ const HEADER_MAGIC: &[u8; 8] = b"LDCKPT01";
 const HEADER_LEN: u64 = 16;
 /// Slot bytes in front of the note: size (u64) and note length (u16).
 const SLOT_PREFIX: u64 = 10;
+/// Largest checkpoint slot a header may name.
+const MAX_SLOT: u64 = 64 * 1024;
 /// Largest entry the entry format allows (DESIGN.md §2.2).
 const MAX_ENTRY_LEN: u64 = 65_535;
 
@@ -195,10 +197,10 @@ impl<F: LogFile> Segments<F> {
         let slot = u64::from(u32::from_le_bytes(
             header[8..12].try_into().expect("4 bytes"),
         ));
-        if slot <= SLOT_PREFIX + 64 {
+        if !(SLOT_PREFIX + 64..=MAX_SLOT).contains(&slot) {
             return Err(damaged(
                 "checkpoints",
-                format!("slot size {slot} too small"),
+                format!("header names a slot size of {slot} bytes"),
             ));
         }
         let segments = Segments {
@@ -683,6 +685,43 @@ impl<F: LogFile> Segments<F> {
     /// The root at `size`, from the stored peaks.
     pub fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
         Ok(self.frontier(size)?.root())
+    }
+
+    /// Copies the durable log (a consistent prefix of each file, ending at a block boundary with
+    /// its checkpoint) into `out`, syncing every file. Returns the size copied. Safe while the
+    /// log is being appended to: durable prefixes never change.
+    pub fn copy_to<G: LogFile>(&self, out: &Files<G>) -> Result<u64, StoreError> {
+        let tail = self.writer.lock().expect("segment writer lock").tail;
+        let copy = |from: &F, to: &G, name: &'static str, len: u64| -> Result<(), StoreError> {
+            const CHUNK: u64 = 1 << 20;
+            let mut at = 0;
+            let mut buf = Vec::new();
+            while at < len {
+                let n = CHUNK.min(len - at);
+                buf.resize(n as usize, 0);
+                from.read_exact_at(at, &mut buf)
+                    .map_err(io_err(name, "read"))?;
+                to.write_all_at(at, &buf).map_err(io_err(name, "write"))?;
+                at += n;
+            }
+            to.truncate(len).map_err(io_err(name, "truncate"))?;
+            to.sync().map_err(io_err(name, "sync"))
+        };
+        copy(
+            &self.files.entries,
+            &out.entries,
+            "entries",
+            tail.entry_bytes,
+        )?;
+        copy(&self.files.offsets, &out.offsets, "offsets", tail.size * 8)?;
+        copy(&self.files.tree, &out.tree, "tree", tail.tree_bytes())?;
+        copy(
+            &self.files.checkpoints,
+            &out.checkpoints,
+            "checkpoints",
+            tail.checkpoint_bytes(self.slot),
+        )?;
+        Ok(tail.size)
     }
 
     /// Bytes the four files take.

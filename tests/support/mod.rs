@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -148,13 +148,6 @@ pub fn run_ok(args: &[&str]) -> String {
     out.stdout
 }
 
-/// Where every spawned binary keeps its checkpoint guard (`LODESTONE_CHECKPOINT_GUARD`): under
-/// the target directory, never the developer's `~/.local/state`. One file per log key, and every
-/// test ledger has its own key, so tests sharing the directory never see each other's guards.
-pub fn guard_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("checkpoint-guard")
-}
-
 /// The base command: environment that could redirect it is cleared, so a developer's
 /// `LODESTONE_SERVER` or `LODESTONE_LOG_KEY` never leaks into a test, and the checkpoint guard
 /// lives in [`guard_dir`].
@@ -162,14 +155,20 @@ pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
         .args(args)
-        .env("LODESTONE_CHECKPOINT_GUARD", guard_dir())
         .env_remove("LODESTONE_SERVER")
         .env_remove("LODESTONE_LOG_KEY")
         .env_remove("LODESTONE_DATA")
         .env_remove("LODESTONE_ADDR")
         .env_remove("RUST_BACKTRACE")
+        .env("LODESTONE_CHECKPOINT_GUARD", guard_dir())
         .env("LODESTONE_LOG", "warn");
     command
+}
+
+/// The checkpoint guard directory of every binary this test process runs: one per test
+/// process, never the operator's own (`~/.local/state/lodestone`).
+pub fn guard_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("lodestone-test-guard-{}", std::process::id()))
 }
 
 /// A `lodestone serve` or `lodestone demo` child process, stopped when dropped.

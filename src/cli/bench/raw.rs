@@ -128,3 +128,36 @@ pub fn sled_write(dir: &Path, blocks: usize) -> anyhow::Result<SledRates> {
         blocks,
     })
 }
+
+/// Raw `fdatasync` rates: appends of one size, each followed by `fdatasync`, to one file.
+pub struct SyncRates {
+    /// 4 KiB appends synced per second.
+    pub small_per_sec: f64,
+    /// 1 MiB appends synced per second.
+    pub large_per_sec: f64,
+}
+
+/// Measures append + `fdatasync` of 4 KiB (`small` times) and 1 MiB (`large` times) in `dir`:
+/// the floor under every durable block commit.
+pub fn fdatasync(dir: &Path, small: usize, large: usize) -> anyhow::Result<SyncRates> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("fdatasync.bin");
+    let run = |size: usize, count: usize| -> anyhow::Result<f64> {
+        let mut file = std::fs::File::create(&path)?;
+        let chunk = vec![0x5au8; size];
+        let start = Instant::now();
+        for _ in 0..count {
+            file.write_all(&chunk)?;
+            file.sync_data()?;
+        }
+        Ok(rate(count, start.elapsed()))
+    };
+    let small_per_sec = run(4096, small)?;
+    let large_per_sec = run(1 << 20, large)?;
+    let _ = std::fs::remove_file(&path);
+    Ok(SyncRates {
+        small_per_sec,
+        large_per_sec,
+    })
+}
