@@ -252,10 +252,16 @@ impl LogService {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "ledger".into());
-        let staging = DataDir::new(parent.join(format!(".{name}.init-{}", std::process::id())));
-        if staging.root().exists() {
-            fs::remove_dir_all(staging.root()).map_err(file_error(staging.root()))?;
+        // Staging directories of `init`s of this target that were killed are garbage.
+        let stale = format!(".{name}.init-");
+        if let Ok(listing) = fs::read_dir(parent) {
+            for entry in listing.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&stale) {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
         }
+        let staging = DataDir::new(parent.join(format!("{stale}{}", std::process::id())));
         create_private_dir(staging.root())?;
         let built = (|| -> Result<InitReport, ServiceError> {
             write_secret_file(&staging.log_key(), &format!("{}\n", signer.to_text()))?;

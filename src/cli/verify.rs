@@ -217,8 +217,11 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if let Some(s) = &seen {
         if s.verifier_key != key_text {
             bail!(
-                "the log key differs from the one remembered in {}",
-                state_path.display()
+                "the log key differs from the one remembered in {path} for this origin ({remembered}): \
+                 either the log was re-created under the same name (a new demo, a new test ledger) — then \
+                 delete {path} or pass --state FILE — or this is not the log you audited before: do not trust it",
+                path = state_path.display(),
+                remembered = s.verifier_key,
             );
         }
     }
