@@ -40,7 +40,7 @@ use crate::log::hash::leaf_hash;
 use crate::log::tree::{peak_ids, Frontier, NodeId};
 use crate::log::Hash;
 
-/// File names, in the order [`Segments::new`] takes them.
+/// File names, in the order [`Files::from_vec`] takes them.
 pub const FILE_NAMES: [&str; 4] = ["entries", "offsets", "tree", "checkpoints"];
 
 const HEADER_MAGIC: &[u8; 8] = b"LDCKPT01";

@@ -69,7 +69,7 @@ pub fn chunk(
                 index: Some(index),
                 file: "entries",
                 detail: format!(
-                    "entry {index} is damaged: its bytes in log file `entries` (as framed by `offsets`) hash to {}, but its leaf hash in log file `tree` is {leaf}",
+                    "entry {index}: its bytes in log file `entries` (as framed by `offsets`) hash to {}, but its leaf hash in log file `tree` is {leaf}: the entry is damaged or was altered",
                     leaf_hash(bytes)
                 ),
             }
@@ -94,7 +94,7 @@ fn first_unreadable(store: &Store, start: u64, width: u64, error: StoreError) ->
             return Damage {
                 index: Some(index),
                 file: file_of(&e).unwrap_or("offsets"),
-                detail: format!("entry {index} cannot be read: {e}"),
+                detail: format!("entry {index}: cannot be read: {e}"),
             };
         }
     }
