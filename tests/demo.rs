@@ -393,3 +393,22 @@ fn init_then_open_never_finds_the_database_locked() {
         failures.len()
     );
 }
+
+/// A marked demo directory that no longer holds the demo's ledger (another ledger's files were
+/// copied over it) is not the demo's to delete any more.
+#[test]
+fn a_marked_directory_holding_another_ledger_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let demo_arg = demo.to_str().unwrap();
+    run_ok(&["demo", "--no-serve", "--data", demo_arg]);
+    let other = dir.path().join("other");
+    run_ok(&["init", "--data", other.to_str().unwrap()]);
+    for file in ["log.pub", "log.key", "authority.key"] {
+        std::fs::copy(other.join(file), demo.join(file)).unwrap();
+    }
+    let before = snapshot(&demo);
+    let out = run(&["demo", "--no-serve", "--data", demo_arg]);
+    assert_refused(&out, &["not the one the marker was written for", "--data"]);
+    assert_eq!(snapshot(&demo), before, "a foreign ledger was touched");
+}
