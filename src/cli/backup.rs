@@ -131,6 +131,20 @@ impl Source {
     }
 }
 
+/// The signed note with only the signature lines of the key named `name`.
+fn own_signature_only(note: &str, name: &str) -> String {
+    let Some((body, signatures)) = note.split_once("\n\n") else {
+        return note.to_owned();
+    };
+    let prefix = format!("\u{2014} {name} ");
+    let own: String = signatures
+        .lines()
+        .filter(|line| line.starts_with(&prefix))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    format!("{body}\n\n{own}")
+}
+
 /// Runs `lodestone recover`.
 pub fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     let dir = DataDir::new(&args.data);
@@ -211,7 +225,8 @@ pub fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
             target.size
         );
     }
-    next.checkpoint = note.clone();
+    // Keep only the log's own signature: witnesses' cosignatures are not part of the log.
+    next.checkpoint = own_signature_only(&note, verifier.name());
     let added = target.size - head.size;
     if added > 0 {
         store

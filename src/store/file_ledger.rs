@@ -195,7 +195,7 @@ impl FileLedger {
                 files.into_iter().map(|f| Box::new(f) as DynFile).collect(),
             )
         };
-        let slot = origin_of(dir).map_or(1024, |o| slot_size_for(&o).max(1024));
+        let slot = origin_of(dir).map_or(1024, |o| slot_size_for(&o));
         let files = Files::from_vec(files).expect("four files");
         let (log, opened) = Segments::open(files, Some(slot), read_only)?;
         Self::assemble(log, state, opened, Some(dir.to_path_buf()), None, read_only)

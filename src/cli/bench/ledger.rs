@@ -225,7 +225,7 @@ pub fn replay(dir: &DataDir) -> anyhow::Result<ReplayFigures> {
 /// Keys and bytes (key + value) per one-byte key prefix of the store's sled tree.
 pub fn census(dir: &DataDir) -> anyhow::Result<BTreeMap<char, (u64, u64)>> {
     let db = sled::Config::new()
-        .path(dir.root().join("db"))
+        .path(dir.root().join("state"))
         .cache_capacity(32 * 1024 * 1024)
         .open()?;
     let mut classes = BTreeMap::new();

@@ -73,7 +73,7 @@ impl Report {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        let header = ["measure", "figure", "target (issue 6)", ""];
+        let header = ["measure", "figure", "target", ""];
         let line = |cells: &[String; 4]| {
             let [a, b, c, d] = cells;
             println!(
