@@ -339,6 +339,11 @@ impl LogService {
         let verifier = signer.verifier();
         let store = Store::open(dir.root())?;
         if !initializing && store.head()?.is_none() {
+            // Files that lost every entry a checkpoint covers are a damaged ledger, not an
+            // interrupted `init`: say so, never "remove it".
+            if let crate::store::Health::ReadOnly { reason } = store.health() {
+                return Err(StoreError::ReadOnly { reason }.into());
+            }
             return Err(ServiceError::NoGenesis {
                 dir: dir.root().display().to_string(),
             });

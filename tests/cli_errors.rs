@@ -358,7 +358,7 @@ fn ledger_commands_refuse_bad_directories_and_keys() {
     std::fs::create_dir(&precious).unwrap();
     std::fs::write(Path::new(&precious).join("thesis.tex"), "years of work").unwrap();
     let out = run(&["demo", "--data", &precious, "--addr", "127.0.0.1:0"]);
-    assert_one_line_error(&out, &["is not a Lodestone ledger"]);
+    assert_one_line_error(&out, &["is not a demo ledger", "--data"]);
     assert!(
         Path::new(&precious).join("thesis.tex").exists(),
         "demo deleted a file"

@@ -1,9 +1,14 @@
 //! `lodestone demo` (issue 5): a newcomer's first command. It creates a fresh ledger, loads the
 //! seed scenario through the real HTTP write path, serves it, and prints what to open and run
 //! next. Tested on a free port: it answers a provenance query for a scenario magnet with origin
-//! shares, and the commands it prints work.
+//! shares, and the commands it prints work. And it cannot destroy (issue 9 point 7): it replaces
+//! only a directory an earlier demo made and marked, never one in use, never a real ledger or
+//! another non-empty directory, and it checks its port before it touches the disk.
 
 mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use lodestone::scenario::Scenario;
 use serde_json::Value;
@@ -150,6 +155,7 @@ fn demo_no_serve_loads_and_exits_and_replaces_the_old_demo() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let data = data.to_str().unwrap();
+    let mut keys = Vec::new();
     for round in 0..2 {
         let out = run(&["demo", "--no-serve", "--data", data]);
         assert_eq!(out.code, Some(0), "round {round}:\n{}", out.dump());
@@ -172,7 +178,135 @@ fn demo_no_serve_loads_and_exits_and_replaces_the_old_demo() {
         let report: Value = serde_json::from_str(&audit).unwrap();
         assert_eq!(report["verified"], true, "{report}");
         assert_eq!(report["size"], scenario_size(), "round {round}: {report}");
+        // A new ledger each time (new log key), marked as the demo's.
+        let key = std::fs::read_to_string(Path::new(data).join("log.pub")).unwrap();
+        assert!(!keys.contains(&key), "round {round} reused a log key");
+        keys.push(key.clone());
+        let marker = std::fs::read_to_string(Path::new(data).join(".lodestone-demo")).unwrap();
+        assert!(marker.contains(key.trim()), "{marker}");
     }
+}
+
+/// Every file under `dir` (relative path → bytes and mode), to show a command changed nothing.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(at) = todo.pop() {
+        for item in std::fs::read_dir(&at).unwrap() {
+            let path = item.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode();
+            let key = path.strip_prefix(dir).unwrap().to_path_buf();
+            if meta.is_dir() {
+                files.insert(key, (Vec::new(), mode));
+                todo.push(path);
+            } else {
+                files.insert(key, (std::fs::read(&path).unwrap(), mode));
+            }
+        }
+    }
+    files
+}
+
+/// A refusal: exit 2, one line on stderr that contains every one of `words`.
+fn assert_refused(out: &support::Run, words: &[&str]) {
+    assert_eq!(out.code, Some(2), "{}", out.dump());
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {}", out.dump());
+    for word in words {
+        assert!(lines[0].contains(word), "{word:?} in {}", out.dump());
+    }
+}
+
+/// Issue 9 point 7: `demo` on a ledger made by `init`, or on any non-empty directory it did
+/// not make, refuses — served or not — and leaves every byte as it was.
+#[test]
+fn demo_refuses_a_real_ledger_and_a_foreign_directory_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    let ledger_arg = ledger.to_str().unwrap();
+    run_ok(&["init", "--data", ledger_arg]);
+    let before = snapshot(&ledger);
+    assert!(
+        before.contains_key(Path::new("authority.key")),
+        "{before:?}"
+    );
+    for args in [
+        vec!["demo", "--no-serve", "--data", ledger_arg],
+        vec!["demo", "--addr", "127.0.0.1:0", "--data", ledger_arg],
+    ] {
+        let out = run(&args);
+        assert_refused(&out, &[ledger_arg, "did not create", "--data"]);
+        assert_eq!(snapshot(&ledger), before, "{args:?} changed the ledger");
+    }
+    // The ledger still serves and audits.
+    let audit = run_ok(&[
+        "verify",
+        "--data",
+        ledger_arg,
+        "--state",
+        dir.path().join("state.json").to_str().unwrap(),
+    ]);
+    assert!(audit.contains("verify: OK"), "{audit}");
+
+    let other = dir.path().join("photos");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), b"mine").unwrap();
+    let out = run(&["demo", "--no-serve", "--data", other.to_str().unwrap()]);
+    assert_refused(&out, &["not empty", "--data"]);
+    assert_eq!(std::fs::read(other.join("notes.txt")).unwrap(), b"mine");
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = run(&["demo", "--no-serve", "--data", file.to_str().unwrap()]);
+    assert_refused(&out, &["not a directory", "--data"]);
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+/// A demo directory a running demo serves is in use: a second `demo` on it refuses and the
+/// first keeps serving its ledger.
+#[test]
+fn demo_refuses_the_directory_of_a_running_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = spawn_demo(dir.path());
+    let data = dir.path().join("demo");
+    let out = run(&["demo", "--no-serve", "--data", data.to_str().unwrap()]);
+    assert_refused(&out, &["in use", "--data"]);
+    let (status, log) = get_json(&format!("{}/v1/log", running.url));
+    assert_eq!(status, 200);
+    assert_eq!(log["size"], scenario_size(), "{log}");
+    assert_eq!(
+        log["verifier_key"].as_str().unwrap(),
+        std::fs::read_to_string(data.join("log.pub"))
+            .unwrap()
+            .trim()
+    );
+    assert_eq!(running.stop(), Some(0));
+}
+
+/// A second demo on a port already taken fails before it touches any directory, and says to
+/// pick another `--addr`.
+#[test]
+fn a_demo_on_a_taken_port_fails_before_touching_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let earlier = dir.path().join("earlier");
+    run_ok(&["demo", "--no-serve", "--data", earlier.to_str().unwrap()]);
+    let before = snapshot(&earlier);
+    let running = spawn_demo(dir.path());
+    let addr = running.url.trim_start_matches("http://").to_owned();
+    let out = run(&["demo", "--addr", &addr, "--data", earlier.to_str().unwrap()]);
+    assert_refused(&out, &[&addr, "in use", "--addr"]);
+    assert_eq!(snapshot(&earlier), before, "the earlier demo was touched");
+    let fresh = dir.path().join("fresh");
+    let out = run(&["demo", "--addr", &addr, "--data", fresh.to_str().unwrap()]);
+    assert_refused(&out, &["--addr"]);
+    assert!(
+        !fresh.exists(),
+        "nothing is created before the port is bound"
+    );
+    let (status, _) = get_json(&format!("{}/v1/log", running.url));
+    assert_eq!(status, 200, "the first demo still serves");
 }
 
 /// Every page the demo tells a newcomer to open answers with HTML: the overview and the
@@ -258,4 +392,23 @@ fn init_then_open_never_finds_the_database_locked() {
         "{} of 320 opens failed: {failures:#?}",
         failures.len()
     );
+}
+
+/// A marked demo directory that no longer holds the demo's ledger (another ledger's files were
+/// copied over it) is not the demo's to delete any more.
+#[test]
+fn a_marked_directory_holding_another_ledger_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let demo_arg = demo.to_str().unwrap();
+    run_ok(&["demo", "--no-serve", "--data", demo_arg]);
+    let other = dir.path().join("other");
+    run_ok(&["init", "--data", other.to_str().unwrap()]);
+    for file in ["log.pub", "log.key", "authority.key"] {
+        std::fs::copy(other.join(file), demo.join(file)).unwrap();
+    }
+    let before = snapshot(&demo);
+    let out = run(&["demo", "--no-serve", "--data", demo_arg]);
+    assert_refused(&out, &["not the one the marker was written for", "--data"]);
+    assert_eq!(snapshot(&demo), before, "a foreign ledger was touched");
 }

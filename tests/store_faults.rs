@@ -134,11 +134,7 @@ fn power_loss_at_any_write_keeps_every_acknowledged_entry() {
             }
             let mut acked = Vec::new();
             for group in all.chunks(4) {
-                for outcome in submit(&handle, group) {
-                    if let Ok(receipt) = outcome {
-                        acked.push(receipt);
-                    }
-                }
+                acked.extend(submit(&handle, group).into_iter().flatten());
                 if faults.writes() >= n {
                     break;
                 }

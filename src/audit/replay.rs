@@ -198,6 +198,12 @@ impl Replay {
         &self.state
     }
 
+    /// Every tree node of the replayed entries, recomputed from their bytes: to compare with a
+    /// stored tree.
+    pub fn tree(&self) -> &MemoryHashes {
+        &self.tree
+    }
+
     /// Merkle root of the first `size` replayed entries.
     pub fn root_at(&self, size: u64) -> Hash {
         root_hash(size, &self.tree).expect("every node of a replayed prefix is in memory")

@@ -17,12 +17,14 @@ use crate::store::{read_secret_file, Health};
 use crate::witness::cosigner::{self, CosignerOptions};
 
 use super::client::Client;
+use super::demo_dir;
 use super::{output, InitArgs, ServeArgs};
 
 /// `lodestone demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Data directory for the demo ledger (replaced on each run).
+    /// Data directory for the demo ledger: replaced on each run if an earlier demo made it;
+    /// any other non-empty directory is refused.
     #[arg(long, default_value = "./lodestone-data/demo")]
     pub data: PathBuf,
     /// Address to serve on (port 0 picks a free port).
@@ -100,10 +102,25 @@ pub(super) async fn shutdown_signal() {
     eprintln!("shutting down: finishing queued writes");
 }
 
-/// Serves `service` on `addr` until Ctrl-C/SIGTERM; `ready` runs once the socket is bound.
+/// Binds `addr` before anything else happens, so a taken port fails fast and changes nothing.
+fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(listener) => Ok(listener),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let mut other = addr;
+            other.set_port(0);
+            bail!(
+                "cannot listen on {addr}: the port is already in use (another `lodestone demo` or server?); nothing was changed: choose another with --addr, e.g. --addr {other} for any free port"
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {addr}")),
+    }
+}
+
+/// Serves `service` on the bound `listener` until Ctrl-C/SIGTERM; `ready` runs once it serves.
 fn serve_until_signal(
     service: LogService,
-    addr: SocketAddr,
+    listener: std::net::TcpListener,
     policy: Option<Policy>,
     ready: impl FnOnce(SocketAddr) -> anyhow::Result<()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -119,9 +136,11 @@ fn serve_until_signal(
             );
             state = state.with_witnessing(cosigner);
         }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        listener
+            .set_nonblocking(true)
+            .context("cannot configure the listening socket")?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .context("cannot configure the listening socket")?;
         let local = listener.local_addr()?;
         crate::say!("listening on http://{local}");
         let server = tokio::spawn(http::serve(listener, state, shutdown_signal()));
@@ -137,6 +156,7 @@ fn serve_until_signal(
 
 /// Runs the server.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let listener = bind(args.addr)?;
     let policy = args
         .witness_policy
         .as_deref()
@@ -172,28 +192,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Health::ReadOnly { reason } = service.store.health() {
         eprintln!("read-only: {reason}");
     }
-    serve_until_signal(service, args.addr, policy, |_| Ok(()))?;
+    serve_until_signal(service, listener, policy, |_| Ok(()))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Removes an earlier demo ledger, refusing to touch a directory that is not one.
-fn clear_demo_dir(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    let is_ledger = DataDir::new(dir).log_key().exists();
-    let is_empty = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .next()
-        .is_none();
-    if !is_ledger && !is_empty {
-        bail!(
-            "{} exists and is not a Lodestone ledger; choose another --data",
-            dir.display()
-        );
-    }
-    std::fs::remove_dir_all(dir)
-        .with_context(|| format!("removing the old demo in {}", dir.display()))
 }
 
 /// Loads the scenario through the HTTP API and prints what to try next.
@@ -279,18 +279,25 @@ fn load_scenario(url: &str, data: &Path, serving: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `lodestone demo`.
+/// `lodestone demo`: checks its port and its directory before it touches the disk
+/// ([`demo_dir`]), then replaces the earlier demo ledger, marks the new one and loads it.
 pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    clear_demo_dir(&args.data)?;
+    let listener = if args.no_serve {
+        None
+    } else {
+        Some(bind(args.addr)?)
+    };
+    demo_dir::remove_previous(&args.data)?;
     let options = InitOptions {
         origin: "demo.lodestone.example/rare-earths".into(),
         ..InitOptions::default()
     };
     LogService::init(&DataDir::new(&args.data), &options)
         .with_context(|| format!("cannot create the demo ledger in {}", args.data.display()))?;
+    demo_dir::mark(&args.data)?;
     let service = LogService::open(&DataDir::new(&args.data))?;
     let data = args.data.clone();
-    if args.no_serve {
+    let Some(listener) = listener else {
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
         let rt = runtime()?;
         let state = AppState::new(&service);
@@ -310,8 +317,8 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         })?;
         service.shutdown();
         return Ok(ExitCode::SUCCESS);
-    }
-    serve_until_signal(service, args.addr, None, move |local| {
+    };
+    serve_until_signal(service, listener, None, move |local| {
         load_scenario(&format!("http://{local}"), &data, true)
     })?;
     Ok(ExitCode::SUCCESS)

@@ -8,6 +8,7 @@ mod backup;
 mod bench;
 mod client;
 mod demo;
+mod demo_dir;
 mod keys;
 mod loadgen;
 mod monitor;

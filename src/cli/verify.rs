@@ -25,6 +25,8 @@ use crate::store::Store;
 use super::client::Client;
 use super::output;
 
+mod data;
+
 /// `lodestone verify`.
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("source").required(true).args(["server", "data"])))]
@@ -71,10 +73,13 @@ impl Source {
     fn checkpoint(&self) -> anyhow::Result<String> {
         match self {
             Source::Server(client) => client.get_text("/checkpoint"),
-            Source::Data(store) => Ok(store
-                .head()?
-                .map(|h| h.checkpoint)
-                .ok_or_else(|| anyhow!("the ledger is empty"))?),
+            Source::Data(store) => match store.head()? {
+                Some(head) => Ok(head.checkpoint),
+                None => match data::lost_entries(store) {
+                    Some(damage) => Err(damage.into()),
+                    None => Err(anyhow!("the ledger is empty")),
+                },
+            },
         }
     }
 
@@ -116,10 +121,7 @@ impl Source {
                     .collect();
                 (entries, leaves)
             }
-            Source::Data(store) => (
-                store.raw_entries(start, start + width)?,
-                store.node_row(0, start, width)?,
-            ),
+            Source::Data(store) => data::chunk(store, start, width)?,
         };
         if entries.len() as u64 != width || leaves.len() as u64 != width {
             bail!(
@@ -191,8 +193,15 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         (None, Some(dir)) => {
             let layout = DataDir::new(dir);
-            let key = std::fs::read_to_string(layout.log_pub())
-                .with_context(|| format!("{} holds no ledger (no log.pub)", dir.display()))?;
+            // With --log-key, a damaged `log.pub` does not stop the audit (it is not trusted).
+            let key = match std::fs::read_to_string(layout.log_pub()) {
+                Ok(key) => key,
+                Err(_) if args.log_key.is_some() => String::new(),
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("{} holds no ledger (no log.pub)", dir.display()))
+                }
+            };
             // Read-only: no lock, no state; a running server may keep appending meanwhile.
             let store = Store::open_read_only(dir)
                 .with_context(|| format!("cannot open the ledger in {}", dir.display()))?;
@@ -227,8 +236,10 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         (None, None, None) => bail!("no log key: give --log-key"),
     };
     let verifier = NoteVerifier::from_text(&key_text).context("the log key")?;
-    let checkpoint = Checkpoint::open(&note, &verifier)
-        .context("the log's checkpoint is not validly signed by the log key")?;
+    let checkpoint = Checkpoint::open(&note, &verifier).with_context(|| match source {
+        Source::Server(_) => "the log's checkpoint is not validly signed by the log key",
+        Source::Data(_) => "the log's latest checkpoint (the last slot of log file `checkpoints`) is not validly signed by the log key",
+    })?;
     let witnesses = match &policy {
         Some(policy) => match policy.verify_checkpoint_of(&note, &verifier) {
             Ok(w) => Some(w.cosigned.into_iter().map(|(n, _)| n).collect::<Vec<_>>()),
@@ -280,17 +291,37 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(items)
     };
-    let (replay, outcome) = replay_log(checkpoint.size, fetch, |done| progress.set_position(done));
-    progress.finish_and_clear();
-    let outcome = match outcome {
-        Ok(()) => replay.finish(
-            checkpoint.size,
-            checkpoint.root,
-            seen.as_ref().map(|s| (s.size, s.root)),
-        ),
-        Err(ReplayRunError::Replay(e)) => Err(e),
-        Err(ReplayRunError::Fetch(e)) => return Err(e),
+    let lost = match &source {
+        Source::Data(store) => data::lost_entries(store),
+        Source::Server(_) => None,
     };
+    let outcome = if let Some(damage) = lost {
+        Err(Failure::from(damage))
+    } else {
+        let (replay, outcome) =
+            replay_log(checkpoint.size, fetch, |done| progress.set_position(done));
+        match outcome {
+            Ok(()) => replay
+                .finish(
+                    checkpoint.size,
+                    checkpoint.root,
+                    seen.as_ref().map(|s| (s.size, s.root)),
+                )
+                .map_err(Failure::from)
+                .and_then(|()| match &source {
+                    Source::Data(store) => {
+                        data::check_tree(store, &replay, checkpoint.size).map_err(Failure::from)
+                    }
+                    Source::Server(_) => Ok(()),
+                }),
+            Err(ReplayRunError::Replay(e)) => Err(Failure::from(e)),
+            Err(ReplayRunError::Fetch(e)) => match e.downcast::<data::Damage>() {
+                Ok(damage) => Err(Failure::from(damage)),
+                Err(e) => return Err(e),
+            },
+        }
+    };
+    progress.finish_and_clear();
 
     match outcome {
         Ok(()) => {
@@ -353,23 +384,58 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
+        Err(failure) => {
             if args.json {
-                output::json(&json!({
+                let mut report = json!({
                     "verified": false,
                     "origin": checkpoint.origin,
                     "size": checkpoint.size,
-                    "failed_entry": e.index(),
-                    "error": e.to_string(),
-                }));
+                    "failed_entry": failure.index,
+                    "error": failure.error,
+                });
+                if let Some(file) = failure.file {
+                    report["file"] = json!(format!("log/{file}"));
+                }
+                output::json(&report);
             } else {
                 crate::say!("verify: FAILED");
-                crate::say!("  {e}");
-                if let Some(index) = e.index() {
+                crate::say!("  {}", failure.error);
+                if let Some(index) = failure.index {
                     crate::say!("  first bad entry: {index}");
+                }
+                if let Some(file) = failure.file {
+                    crate::say!("  damaged file: log/{file}");
                 }
             }
             Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Why an audit failed: the first entry at fault, if one is, and the damaged log file, when a
+/// data directory is audited.
+struct Failure {
+    index: Option<u64>,
+    file: Option<&'static str>,
+    error: String,
+}
+
+impl From<crate::audit::replay::ReplayError> for Failure {
+    fn from(e: crate::audit::replay::ReplayError) -> Failure {
+        Failure {
+            index: e.index(),
+            file: None,
+            error: e.to_string(),
+        }
+    }
+}
+
+impl From<data::Damage> for Failure {
+    fn from(d: data::Damage) -> Failure {
+        Failure {
+            index: d.index,
+            file: Some(d.file),
+            error: d.detail,
         }
     }
 }

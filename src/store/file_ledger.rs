@@ -261,12 +261,13 @@ impl FileLedger {
     ) -> Result<FileLedger, StoreError> {
         let head = match &opened.checkpoint {
             None => None,
-            Some(note) => Some(head_at(&log, opened.size, note.clone())?),
+            Some(note) => Some(head_at(&log, opened.size, note.clone(), read_only)?),
         };
         let refused = opened.behind.as_ref().map(|note| {
             let signed = super::segments::checkpoint_size(note).unwrap_or(0);
+            let short = opened.short.as_deref().unwrap_or("its files are short");
             format!(
-                "the log's latest signed checkpoint covers {signed} entries, but its files hold only {held}: \
+                "the log's latest signed checkpoint covers {signed} entries, but its files hold only {held} ({short}): \
                  entries were lost (a restored copy, a truncated file or a failing disk). Writes are refused so that \
                  the log never signs a second history at those sizes; bring the missing entries back with \
                  `lodestone recover --from <a mirror's URL or a copy of this ledger>`",
@@ -406,9 +407,34 @@ impl FileLedger {
     }
 }
 
-/// The head of the log at `size` (a block boundary) with its checkpoint `note`.
-fn head_at(log: &Segments<DynFile>, size: u64, note: String) -> Result<Head, StoreError> {
+/// The head of the log at `size` (a block boundary) with its checkpoint `note`. A `read_only`
+/// open (an audit) does not stop at a damaged last entry: only a writer needs its log time, and
+/// the audit reads every entry and names the first damaged one.
+fn head_at(
+    log: &Segments<DynFile>,
+    size: u64,
+    note: String,
+    read_only: bool,
+) -> Result<Head, StoreError> {
     let frontier = log.frontier(size)?;
+    let last_logged_at_ms = match last_logged_at(log, size) {
+        Ok(ms) => ms,
+        Err(_) if read_only => 0,
+        Err(e) => return Err(e),
+    };
+    let last_leaf = log.leaf_row(size - 1, 1)?.pop().unwrap_or_default();
+    Ok(Head {
+        size,
+        root: frontier.root(),
+        last_leaf,
+        last_logged_at_ms,
+        frontier,
+        checkpoint: note,
+    })
+}
+
+/// The log time of the last of `size` entries, read and checked against its leaf.
+fn last_logged_at(log: &Segments<DynFile>, size: u64) -> Result<u64, StoreError> {
     let last = log
         .entries(size - 1, size)?
         .pop()
@@ -419,15 +445,7 @@ fn head_at(log: &Segments<DynFile>, size: u64, note: String) -> Result<Head, Sto
         file: "entries",
         detail: format!("entry {}: {e}", size - 1),
     })?;
-    let last_leaf = log.leaf_row(size - 1, 1)?.pop().unwrap_or_default();
-    Ok(Head {
-        size,
-        root: frontier.root(),
-        last_leaf,
-        last_logged_at_ms: entry.logged_at_ms,
-        frontier,
-        checkpoint: note,
-    })
+    Ok(entry.logged_at_ms)
 }
 
 impl LedgerStore for FileLedger {

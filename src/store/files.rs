@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One append-mostly file of the log.
+// A file's length is a position to write at, never tested for emptiness.
+#[allow(clippy::len_without_is_empty)]
 pub trait LogFile: Send + Sync {
     /// Current length in bytes (written, not necessarily synced).
     fn len(&self) -> io::Result<u64>;

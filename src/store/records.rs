@@ -32,12 +32,15 @@ use crate::ledger::{
 use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, SiteId};
 use crate::model::KeyId;
 
+/// Key-value pairs, in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// An ordered key-value database with atomic batches: all the state needs of its storage.
 pub trait RecordDb: Send + Sync {
     /// One value.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every pair whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
     /// Inserts all `writes` atomically (all or none are ever visible, before or after a crash).
     fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
     /// Removes every record.

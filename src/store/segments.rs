@@ -40,7 +40,7 @@ use crate::log::hash::leaf_hash;
 use crate::log::tree::{peak_ids, Frontier, NodeId};
 use crate::log::Hash;
 
-/// File names, in the order [`Segments::new`] takes them.
+/// File names, in the order [`Files::from_vec`] takes them.
 pub const FILE_NAMES: [&str; 4] = ["entries", "offsets", "tree", "checkpoints"];
 
 const HEADER_MAGIC: &[u8; 8] = b"LDCKPT01";
@@ -72,6 +72,7 @@ pub fn slot_size_for(origin: &str) -> u32 {
 }
 
 /// The four files.
+#[derive(Clone)]
 pub struct Files<F> {
     /// Entry bytes.
     pub entries: F,
@@ -128,6 +129,8 @@ pub struct Opened {
     pub behind: Option<String>,
     /// Bytes past the durable end that were cut off (a block that never became durable).
     pub trimmed: bool,
+    /// With `behind`: which file ends before the entries the latest checkpoint covers.
+    pub short: Option<String>,
 }
 
 struct Writer {
@@ -168,10 +171,19 @@ impl<F: LogFile> Segments<F> {
             .len()
             .map_err(io_err("checkpoints", "stat"))?;
         if header_len < HEADER_LEN {
-            let Some(slot) = slot_size.filter(|_| !read_only && header_len == 0) else {
+            // Only a log with no data at all is new. Data without its checkpoint file is a log
+            // that lost its checkpoints: starting a new one would cut the data off.
+            let data = files.entries.len().map_err(io_err("entries", "stat"))?
+                + files.offsets.len().map_err(io_err("offsets", "stat"))?
+                + files.tree.len().map_err(io_err("tree", "stat"))?;
+            let new_log = !read_only && header_len == 0 && data == 0;
+            let Some(slot) = slot_size.filter(|_| new_log) else {
                 return Err(damaged(
                     "checkpoints",
-                    format!("{header_len} bytes, shorter than its 16-byte header"),
+                    format!(
+                        "{header_len} bytes, shorter than its 16-byte header, while the other log files hold {data} bytes: \
+                         the checkpoints were lost; restore the ledger from a backup or recover it from a mirror"
+                    ),
                 ));
             };
             let mut header = [0u8; HEADER_LEN as usize];
@@ -232,6 +244,7 @@ impl<F: LogFile> Segments<F> {
             checkpoint: None,
             behind: None,
             trimmed: false,
+            short: None,
         };
         let mut tail = Tail::default();
         // The newest slot whose data is all there.
@@ -249,6 +262,7 @@ impl<F: LogFile> Segments<F> {
                 break;
             }
             if opened.behind.is_none() {
+                opened.short = Some(self.short_file(size)?);
                 opened.behind = Some(note);
             }
             j -= 1;
@@ -266,8 +280,8 @@ impl<F: LogFile> Segments<F> {
                 return Err(damaged(
                     "tree",
                     format!(
-                        "the tree's root at size {} is {}, but its signed checkpoint says {}",
-                        tail.size, root, signed
+                        "the tree's root at size {} is {}, but the checkpoint signed at that size (log file `checkpoints`, slot {}) says {}: one of the two files is damaged",
+                        tail.size, root, tail.slots - 1, signed
                     ),
                 ));
             }
@@ -311,6 +325,34 @@ impl<F: LogFile> Segments<F> {
             size -= 1;
         }
         Ok(size)
+    }
+
+    /// Which file ends before the first `size` entries (for the message of a log whose files
+    /// lost entries a checkpoint covers).
+    fn short_file(&self, size: u64) -> Result<String, StoreError> {
+        let files = &self.files;
+        let offsets = files.offsets.len().map_err(io_err("offsets", "stat"))? / 8;
+        if offsets < size {
+            return Ok(format!(
+                "log file `offsets` ends after entry {}",
+                offsets.saturating_sub(1)
+            ));
+        }
+        let tree = files.tree.len().map_err(io_err("tree", "stat"))? / Hash::LEN as u64;
+        if tree < nodes_for(size) {
+            return Ok(format!(
+                "log file `tree` holds {tree} of the {} nodes",
+                nodes_for(size)
+            ));
+        }
+        let entry_bytes = files.entries.len().map_err(io_err("entries", "stat"))?;
+        let mut first = 0;
+        while first < size && self.offset(first)? <= entry_bytes {
+            first += 1;
+        }
+        Ok(format!(
+            "log file `entries` ends at byte {entry_bytes}, before the end of entry {first} that `offsets` gives"
+        ))
     }
 
     /// Cuts every file to `tail` and syncs them.
@@ -492,6 +534,13 @@ impl<F: LogFile> Segments<F> {
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
             .filter(|note| note.ends_with('\n'))
             .ok_or_else(|| damaged("checkpoints", format!("slot {j} holds no checkpoint note")))?;
+        // The size field decides which slot covers which entries; it must be the note's.
+        if checkpoint_size(note) != Some(size) {
+            return Err(damaged(
+                "checkpoints",
+                format!("slot {j} says size {size}, but its checkpoint note does not"),
+            ));
+        }
         Ok((size, note.to_owned()))
     }
 
@@ -776,9 +825,8 @@ fn pack_entries(start: u64, entries: &[&[u8]]) -> Result<(Vec<u8>, Vec<u8>, u64)
 
 /// The block's nodes as the post-order run that continues a tree of `size` leaves.
 fn pack_nodes(size: u64, nodes: &[(NodeId, Hash)]) -> Result<Vec<u8>, StoreError> {
-    let mut next = nodes_for(size);
     let mut out = Vec::with_capacity(nodes.len() * Hash::LEN);
-    for (id, hash) in nodes {
+    for (next, (id, hash)) in (nodes_for(size)..).zip(nodes) {
         let position = node_position(*id);
         if position != next {
             return Err(StoreError::Sequence {
@@ -787,7 +835,6 @@ fn pack_nodes(size: u64, nodes: &[(NodeId, Hash)]) -> Result<Vec<u8>, StoreError
             });
         }
         out.extend_from_slice(&hash.0);
-        next += 1;
     }
     Ok(out)
 }
@@ -830,6 +877,95 @@ mod tests {
             tree: MemFile::new(faults),
             checkpoints: MemFile::new(faults),
         }
+    }
+
+    /// Appends `blocks` blocks of 3 entries each to `log`.
+    fn append_blocks(log: &Segments<MemFile>, blocks: u8) {
+        let mut frontier = Frontier::new();
+        for block in 0..blocks {
+            let entries: Vec<Vec<u8>> = (0..3u8).map(|i| vec![block, i, 7]).collect();
+            let mut nodes = Vec::new();
+            for e in &entries {
+                frontier.append(leaf_hash(e), &mut nodes);
+            }
+            let note = format!(
+                "o\n{}\n{}\n\n— o sig{block}\n",
+                frontier.size(),
+                frontier.root().to_base64()
+            );
+            let refs: Vec<&[u8]> = entries.iter().map(|e| e.as_slice()).collect();
+            log.append(frontier.size() - 3, &refs, &nodes, &note)
+                .unwrap();
+        }
+    }
+
+    /// A slot whose size field disagrees with its note is damage in `checkpoints`, named so —
+    /// not a root mismatch blamed on `tree`, nor a slot silently taken for another size.
+    #[test]
+    fn a_damaged_slot_size_is_named_as_checkpoint_damage() {
+        for size in [2u64, 7, 1 << 40] {
+            let faults = Faults::new();
+            let files = mem_files(&faults);
+            let checkpoints = files.checkpoints.clone();
+            let (log, _) = Segments::open(files.clone(), Some(400), false).unwrap();
+            append_blocks(&log, 2);
+            drop(log);
+            checkpoints
+                .write_all_at(HEADER_LEN + 400, &size.to_le_bytes())
+                .unwrap();
+            checkpoints.sync().unwrap();
+            match Segments::open(files, None, true) {
+                Err(StoreError::Damaged { file, detail }) => {
+                    assert_eq!(file, "checkpoints", "{detail}");
+                    assert!(detail.contains("slot 1"), "{detail}");
+                }
+                Err(e) => panic!("size {size}: {e}"),
+                Ok((_, opened)) => panic!("size {size}: opened {opened:?}"),
+            }
+        }
+    }
+
+    /// A log whose checkpoint file is lost (empty) is refused, never taken for a new log: a new
+    /// log would start by cutting the others to nothing.
+    #[test]
+    fn a_lost_checkpoint_file_never_starts_a_new_log() {
+        let faults = Faults::new();
+        let files = mem_files(&faults);
+        let (checkpoints, entries) = (files.checkpoints.clone(), files.entries.clone());
+        let (log, _) = Segments::open(files.clone(), Some(400), false).unwrap();
+        append_blocks(&log, 2);
+        drop(log);
+        checkpoints.truncate(0).unwrap();
+        checkpoints.sync().unwrap();
+        match Segments::open(files, Some(400), false) {
+            Err(StoreError::Damaged { file, .. }) => assert_eq!(file, "checkpoints"),
+            Err(e) => panic!("{e}"),
+            Ok((_, opened)) => panic!("opened {opened:?}"),
+        }
+        assert_eq!(entries.len().unwrap(), 18, "the entries are untouched");
+    }
+
+    /// A log whose `entries` file lost the tail a checkpoint covers opens behind that checkpoint
+    /// and names the short file and the first entry it lost.
+    #[test]
+    fn a_short_entries_file_is_named() {
+        let faults = Faults::new();
+        let files = mem_files(&faults);
+        let entries = files.entries.clone();
+        let (log, _) = Segments::open(files.clone(), Some(400), false).unwrap();
+        append_blocks(&log, 2);
+        drop(log);
+        // Entries are 3 bytes each: cut entry 4 in half.
+        entries.truncate(13).unwrap();
+        entries.sync().unwrap();
+        let (log, opened) = Segments::open(files, None, true).unwrap();
+        assert_eq!((opened.size, log.size()), (3, 3));
+        assert!(opened.behind.is_some());
+        let short = opened.short.unwrap();
+        assert!(
+            short.contains("log file `entries`") && short.contains("entry 4"),
+            "{short}"
+        );
     }
 
     #[test]

@@ -149,8 +149,9 @@ pub fn run_ok(args: &[&str]) -> String {
 }
 
 /// The base command: environment that could redirect it is cleared, so a developer's
-/// `LODESTONE_SERVER` or `LODESTONE_LOG_KEY` never leaks into a test.
-fn command(args: &[&str]) -> Command {
+/// `LODESTONE_SERVER` or `LODESTONE_LOG_KEY` never leaks into a test, and the checkpoint guard
+/// lives in [`guard_dir`].
+pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
         .args(args)
@@ -273,6 +274,13 @@ impl Server {
     /// killed).
     pub fn stop(mut self) -> Option<i32> {
         self.terminate()
+    }
+
+    /// Kills the server with SIGKILL — a crash: nothing queued is finished, nothing flushed —
+    /// and waits for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn terminate(&mut self) -> Option<i32> {
