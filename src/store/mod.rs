@@ -31,8 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::{
     ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, PrefixRecord, SiteRecord,
-    StateChanges,
-    StateError, StateView,
+    StateChanges, StateError, StateView,
 };
 use crate::log::tree::{Frontier, HashReader, NodeId, TreeError};
 use crate::log::Hash;

@@ -280,7 +280,10 @@ impl<D: RecordDb> StateRecords<D> {
             writes.push((event_key(actor, id), encode(record)));
         }
         for (prefix, record) in &changes.prefixes {
-            writes.push((named_key(PREFIX, prefix.as_ref().as_bytes()), encode(record)));
+            writes.push((
+                named_key(PREFIX, prefix.as_ref().as_bytes()),
+                encode(record),
+            ));
         }
         writes.push((APPLIED.to_vec(), applied.to_le_bytes().to_vec()));
         self.db.apply(writes)
