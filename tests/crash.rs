@@ -318,7 +318,7 @@ fn sigkill_under_concurrent_http_writers_loses_nothing_acknowledged() {
             .unwrap();
     let authority = ActorId::new(file.actor.unwrap()).unwrap();
 
-    let world = World::new(0xC4A5_4001, WorldSize::default());
+    let world = World::new(0xC4A5_4001, WorldSize::default()).starting_at(sixty_days_ago());
     let mut server = Some(Server::serve(&data));
     let base = server.as_ref().unwrap().url.clone();
     let registrations: Vec<Envelope> = world.registrations(&authority, &authority_key);
@@ -461,4 +461,11 @@ fn sigkill_during_direct_appends_loses_nothing_acknowledged() {
         acked_max.unwrap_or(0) > 0,
         "the load generator never got an append acknowledged"
     );
+}
+
+/// Synthetic events start 60 days back: the ledger is created now and refuses events dated more
+/// than its 90-day backfill window before their signer's registration.
+fn sixty_days_ago() -> u64 {
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+    (now_ms - 60 * 86_400_000) / 86_400_000 * 86_400_000
 }

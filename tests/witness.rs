@@ -336,13 +336,17 @@ fn a_log_with_a_policy_serves_witnessed_checkpoints_proofs_and_bundles() {
         SecretKeyFile::new(&miner, Some("witness-miner".into())).to_json(),
     )
     .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let event = net.path("extract.json");
     std::fs::write(
         &event,
         serde_json::to_vec(&serde_json::json!({
             "kind": "extract", "id": "cli-witnessed", "actor": "witness-miner",
             "occurred_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "site": "witness-mine", "batch": "CLI-ORE-1", "form": "ore", "mass_g": 5000,
+            "site": "witness-mine", "batch": "WM-CLI-ORE-1", "form": "ore", "mass_g": 5000,
         }))
         .unwrap(),
     )
@@ -376,7 +380,7 @@ fn a_log_with_a_policy_serves_witnessed_checkpoints_proofs_and_bundles() {
     // Bundles carry the witnessed checkpoint; verify-bundle --policy checks the quorum and
     // names the missing witnesses when the cosignatures are stripped.
     net.wait_witnessed(net.size(), &["w1", "w2"]);
-    let bundle = support::get_bytes(&format!("{url}/v1/batches/CLI-ORE-1/bundle"));
+    let bundle = support::get_bytes(&format!("{url}/v1/batches/WM-CLI-ORE-1/bundle"));
     let bundle_file = net.path("ore.bundle.json");
     std::fs::write(&bundle_file, &bundle).unwrap();
     let policy = net.policy_path.to_str().unwrap().to_owned();

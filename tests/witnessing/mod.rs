@@ -121,18 +121,15 @@ pub fn policy_text(log_vkey: &str, witnesses: &[(String, String, String)], k: us
     text
 }
 
+/// The test log's origin: every event names it.
+const ORIGIN: &str = "fork.test/rare-earths";
+
 impl Network {
     /// `n` witnesses, a quorum of `k`, a fresh ledger served with the policy.
     pub fn start(n: usize, k: usize) -> Network {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("ledger");
-        run_ok(&[
-            "init",
-            "--data",
-            data.to_str().unwrap(),
-            "--origin",
-            "fork.test/rare-earths",
-        ]);
+        run_ok(&["init", "--data", data.to_str().unwrap(), "--origin", ORIGIN]);
         let log_vkey = log_key(&data);
         let mut witnesses = Vec::new();
         let mut lines = Vec::new();
@@ -243,7 +240,8 @@ impl Network {
         let (authority, key) = (self.authority.0.clone(), self.authority.1.clone());
         let event = json!({
             "kind": "register_actor", "id": "reg-witness-miner", "actor": authority,
-            "occurred_at": now(), "subject": "witness-miner", "name": "Witness Test Mining",
+            "occurred_at": now(), "log": ORIGIN, "prefixes": ["WM-"],
+            "subject": "witness-miner", "name": "Witness Test Mining",
             "country": "AU", "roles": ["miner"],
             "sites": [{"id": "witness-mine", "name": "Test mine", "country": "AU", "kind": "mine"}],
             "public_keys": [PublicKey::new(self.miner.verifying_key())],
@@ -259,8 +257,8 @@ impl Network {
         self.counter += 1;
         let event = json!({
             "kind": "extract", "id": format!("{tag}-{}", self.counter), "actor": "witness-miner",
-            "occurred_at": now(), "site": "witness-mine",
-            "batch": format!("{tag}-ORE-{}", self.counter), "form": "ore", "mass_g": 1000 + self.counter,
+            "occurred_at": now(), "log": ORIGIN, "site": "witness-mine",
+            "batch": format!("WM-{tag}-ORE-{}", self.counter), "form": "ore", "mass_g": 1000 + self.counter,
         });
         let envelope = Envelope::sign(serde_json::to_vec(&event).unwrap(), &[&self.miner]).unwrap();
         let started = Instant::now();
