@@ -106,13 +106,21 @@ fn serve_until_signal(
 ) -> anyhow::Result<()> {
     let rt = runtime()?;
     let state = AppState::new(&service);
+    // Before the connection cap is sized: it is kept below the descriptor limit.
+    http::server::raise_descriptor_limit();
+    let config = http::ServeConfig::default();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         crate::say!("listening on http://{local}");
-        let server = tokio::spawn(http::serve(listener, state, shutdown_signal()));
+        let server = tokio::spawn(http::serve_with(
+            listener,
+            state,
+            config,
+            shutdown_signal(),
+        ));
         tokio::task::spawn_blocking(move || ready(local))
             .await
             .context("startup task")??;

@@ -80,15 +80,27 @@ impl ApiError {
     }
 }
 
+/// Seconds a client should wait before retrying a `503` or `429` (the `Retry-After` header).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.problem()).expect("problem serialises");
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if matches!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+        }
+        response
     }
 }
 
@@ -136,9 +148,12 @@ impl From<EnvelopeError> for ApiError {
     }
 }
 
+/// A payload that does not parse as an event, or breaks a documented limit, is `400
+/// malformed_event`; an event that parses but breaks a ledger rule is a ledger code, `403`,
+/// `404`, `409` or `422` (so `invalid_event` is always `422`).
 impl From<EventError> for ApiError {
     fn from(e: EventError) -> ApiError {
-        ApiError::bad_request("invalid_event", e.to_string())
+        ApiError::bad_request("malformed_event", e.to_string())
     }
 }
 
@@ -157,6 +172,12 @@ impl From<SequencerError> for ApiError {
                 "unavailable",
                 "the ledger is shutting down; retry shortly",
             ),
+            SequencerError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+            }
+            SequencerError::ClientShare | SequencerError::ActorShare { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            }
         }
     }
 }
