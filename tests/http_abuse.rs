@@ -81,7 +81,10 @@ fn a_huge_batch_of_non_envelopes_is_refused_while_it_streams() {
     let (status, _, body) = read_response(&mut stream);
     let elapsed = started.elapsed();
     let problem: Value = serde_json::from_slice(&body).expect("problem JSON");
-    assert_eq!((status, problem["code"].as_str()), (413, Some("batch_too_large")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (413, Some("batch_too_large"))
+    );
     assert!(
         elapsed < Duration::from_secs(10),
         "the answer took {elapsed:?}: the server must not read the whole body first"
@@ -111,7 +114,10 @@ fn an_oversized_element_or_declared_length_is_refused_before_it_is_held() {
     stream.write_all(head.as_bytes()).unwrap();
     let (status, _, body) = read_response(&mut stream);
     let problem: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((status, problem["code"].as_str()), (413, Some("body_too_large")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
     // The limit is what 10,000 maximal envelopes need, and no more.
     assert_eq!(
         http::MAX_BATCH_BODY,
@@ -136,7 +142,10 @@ fn genesis_is_never_accepted_over_http() {
     let answer = world.submit_batch(&[signed]);
     assert_eq!(answer["rejected"], 1);
     assert_eq!(answer["results"][0]["status"], 403);
-    assert_eq!(answer["results"][0]["problem"]["code"], "genesis_not_allowed");
+    assert_eq!(
+        answer["results"][0]["problem"]["code"],
+        "genesis_not_allowed"
+    );
     assert_eq!(world.server.head(), before, "nothing is written");
 }
 
@@ -207,7 +216,12 @@ fn post_bodies_must_be_declared_json() {
 fn numbers_in_paths_must_be_canonical() {
     let world = World::new();
     world.server.get("/v1/entries/0").assert_json(200);
-    for path in ["/v1/entries/00", "/v1/entries/+0", "/v1/entries/01", "/v1/entries/%2B0"] {
+    for path in [
+        "/v1/entries/00",
+        "/v1/entries/+0",
+        "/v1/entries/01",
+        "/v1/entries/%2B0",
+    ] {
         world.server.get(path).assert_problem(400, "bad_path");
     }
 }
@@ -295,7 +309,9 @@ fn serve_custom(config: ServeConfig) -> Custom {
 
 fn healthz(addr: SocketAddr) -> u16 {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
         .unwrap();
@@ -308,7 +324,8 @@ fn half_sent_requests_do_not_hold_shutdown() {
     let mut server = serve_custom(ServeConfig::default());
     // One client stops in the middle of its head, another in the middle of its body.
     let mut head = TcpStream::connect(server.addr).unwrap();
-    head.write_all(b"GET /v1/log HTTP/1.1\r\nhost: t\r\nx-slow: ").unwrap();
+    head.write_all(b"GET /v1/log HTTP/1.1\r\nhost: t\r\nx-slow: ")
+        .unwrap();
     let mut body = TcpStream::connect(server.addr).unwrap();
     body.write_all(
         b"POST /v1/entries HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n\

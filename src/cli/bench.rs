@@ -14,10 +14,13 @@
 //!    exists), inclusion proofs;
 //! 4. the full replay audit of that ledger (as `lodestone verify --data`), disk use per entry;
 //! 5. a large ledger (1,000,000 entries by default) appended straight through the sequencer,
-//!    then opened in a fresh process: open time and memory.
+//!    then opened in a fresh process: open time and memory;
+//! 6. abuse: what hostile clients cost a server in its own process ([`abuse`]; alone with
+//!    `--only abuse`).
 //!
 //! Prints a table on stdout (progress on stderr) and writes every figure as JSON (`--out`).
 
+mod abuse;
 mod breakdown;
 mod ledger;
 mod load;
@@ -63,6 +66,9 @@ pub struct BenchArgs {
     /// Internal: measure opening the ledger in this directory, print JSON, exit.
     #[arg(long, hide = true)]
     pub open_only: Option<PathBuf>,
+    /// Run one section only: `abuse` (hostile clients; about a minute).
+    #[arg(long, value_parser = ["abuse"])]
+    pub only: Option<String>,
 }
 
 /// Sample sizes of one run.
@@ -176,6 +182,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "world",
         json!({"seed": args.seed, "actors": world.actors().len()}),
     );
+    if args.only.as_deref() == Some("abuse") {
+        report.section("abuse (hostile clients, server in its own process)");
+        abuse::run(&world, &scratch.0, &mut report)?;
+        return finish(report, &args, started);
+    }
 
     eprintln!("bench: raw limits");
     let verify = raw::batch_verify(&world, plan.verify_sample);
@@ -579,6 +590,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }),
     );
 
+    report.section("abuse (hostile clients, server in its own process)");
+    abuse::run(&world, &scratch.0, &mut report)?;
+
     let bench_peak = proc_status_kib("VmHWM");
     report.section("this process");
     report.row(
@@ -595,6 +609,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "load_average_at_end": load_average(),
         }),
     );
+    finish(report, &args, started)
+}
+
+/// Prints the table and writes the JSON.
+fn finish(report: Report, args: &BenchArgs, started: Instant) -> anyhow::Result<ExitCode> {
     report.print();
     let out = serde_json::to_vec_pretty(&report.into_json())?;
     fs::write(&args.out, out).with_context(|| format!("writing {}", args.out.display()))?;

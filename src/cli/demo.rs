@@ -115,12 +115,7 @@ fn serve_until_signal(
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         crate::say!("listening on http://{local}");
-        let server = tokio::spawn(http::serve_with(
-            listener,
-            state,
-            config,
-            shutdown_signal(),
-        ));
+        let server = tokio::spawn(http::serve_with(listener, state, config, shutdown_signal()));
         tokio::task::spawn_blocking(move || ready(local))
             .await
             .context("startup task")??;

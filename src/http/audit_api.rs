@@ -239,7 +239,9 @@ pub async fn verify(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<Json<Value>, ApiError> {
-    let _pass = state.heavy.enter(super::write::client_addr(&request))?;
+    let _pass = state
+        .heavy
+        .enter_verify(super::write::client_addr(&request))?;
     stream::check_length(request.headers(), MAX_BUNDLE_BODY as u64)?;
     let reader = stream::pump(
         request.into_body(),

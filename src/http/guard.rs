@@ -55,7 +55,10 @@ fn check_query(request: &Request, known: &[&str]) -> Result<(), ApiError> {
     }
     let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
         .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
-    match pairs.iter().find(|(name, _)| !known.contains(&name.as_str())) {
+    match pairs
+        .iter()
+        .find(|(name, _)| !known.contains(&name.as_str()))
+    {
         None => Ok(()),
         Some((name, _)) if known.is_empty() => Err(ApiError::bad_request(
             "bad_query",

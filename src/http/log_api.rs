@@ -67,7 +67,9 @@ fn canonical_index(raw: &str) -> Result<u64, ApiError> {
         Ok(index) if index.to_string() == raw => Ok(index),
         _ => Err(ApiError::bad_request(
             "bad_path",
-            format!("`{raw}` is not an entry index: a u64 in decimal without sign or leading zeros"),
+            format!(
+                "`{raw}` is not an entry index: a u64 in decimal without sign or leading zeros"
+            ),
         )),
     }
 }

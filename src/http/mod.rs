@@ -40,7 +40,7 @@ use crate::store::Store;
 pub use error::ApiError;
 pub use receipt::{note_body as receipt_note_body, ReceiptBody};
 pub use server::{ClientAddr, ServeConfig};
-pub use shares::{HEAVY_PER_CLIENT, HEAVY_REQUESTS};
+pub use shares::{HEAVY_PER_CLIENT, HEAVY_REQUESTS, VERIFY_REQUESTS};
 pub use write::GROUP_BYTES;
 
 /// Largest body of a single submission.

@@ -138,7 +138,10 @@ impl Intake {
         let mut refused = Vec::new();
         let mut accepted: Vec<(usize, Submission)> = Vec::with_capacity(count);
         for (position, submission) in submissions.into_iter().enumerate() {
-            let held = state.by_actor.entry(submission.event.actor.clone()).or_insert(0);
+            let held = state
+                .by_actor
+                .entry(submission.event.actor.clone())
+                .or_insert(0);
             if client != Client::Local && *held >= ACTOR_SHARE {
                 refused.push((position, submission.event.actor));
                 continue;
@@ -277,15 +280,26 @@ mod tests {
     fn full_intake_and_client_share_refuse_at_once() {
         let intake = Arc::new(Intake::default());
         let mut kept = Vec::new();
-        kept.push(intake.admit(remote(1), many("alpha", CLIENT_SHARE)).unwrap());
+        kept.push(
+            intake
+                .admit(remote(1), many("alpha", CLIENT_SHARE))
+                .unwrap(),
+        );
         assert_eq!(
             intake.admit(remote(1), many("alpha-two", 1)).err(),
             Some(Refusal::ClientShare)
         );
         for (client, actor) in [(2, "beta"), (3, "gamma"), (4, "delta")] {
-            kept.push(intake.admit(remote(client), many(actor, CLIENT_SHARE)).unwrap());
+            kept.push(
+                intake
+                    .admit(remote(client), many(actor, CLIENT_SHARE))
+                    .unwrap(),
+            );
         }
-        assert_eq!(intake.admit(remote(5), many("epsilon", 1)).err(), Some(Refusal::Busy));
+        assert_eq!(
+            intake.admit(remote(5), many("epsilon", 1)).err(),
+            Some(Refusal::Busy)
+        );
         // The process itself is never refused for shares; it waits for room instead (not here).
         drop(kept);
         // Places are given back when the jobs are answered (dropped).
@@ -320,7 +334,10 @@ mod tests {
         assert_eq!(sizes, vec![PIECE, 1], "one piece of each waiting client");
         // Alone again, the flooder fills whole blocks.
         let block = intake.next_block(crate::sequencer::MAX_BLOCK).unwrap();
-        assert_eq!(block.iter().map(|j| j.submissions.len()).sum::<usize>(), 3 * PIECE);
+        assert_eq!(
+            block.iter().map(|j| j.submissions.len()).sum::<usize>(),
+            3 * PIECE
+        );
         intake.close();
         assert!(intake.next_block(crate::sequencer::MAX_BLOCK).is_none());
     }

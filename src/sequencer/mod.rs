@@ -30,8 +30,8 @@ use std::sync::{mpsc as std_mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
 
 use self::commit::{Persister, Shared, ValidatedBlock, Validator};
-use self::intake::{Intake, Job, Refusal};
 pub use self::intake::{Client, ACTOR_SHARE, CLIENT_SHARE, INTAKE_CAPACITY};
+use self::intake::{Intake, Job, Refusal};
 use self::view::PendingView;
 use crate::ledger::signatures::{pre_verify_bound, KnownKey};
 use crate::ledger::{LedgerError, StateView};
@@ -88,10 +88,14 @@ pub enum SequencerError {
     #[error("the ledger is busy: its intake holds {INTAKE_CAPACITY} envelopes; retry shortly")]
     Busy,
     /// The client already has its share of the intake; nothing of the submission was queued.
-    #[error("this client already has {CLIENT_SHARE} envelopes waiting; retry when they are answered")]
+    #[error(
+        "this client already has {CLIENT_SHARE} envelopes waiting; retry when they are answered"
+    )]
     ClientShare,
     /// The envelope's actor already has its share of the intake; this envelope was not queued.
-    #[error("actor {actor} already has {ACTOR_SHARE} envelopes waiting; retry when they are answered")]
+    #[error(
+        "actor {actor} already has {ACTOR_SHARE} envelopes waiting; retry when they are answered"
+    )]
     ActorShare {
         /// The event's actor.
         actor: crate::model::ids::ActorId,
