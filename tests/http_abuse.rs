@@ -372,3 +372,72 @@ fn idle_connections_beyond_the_cap_do_not_lock_out_healthz() {
     assert_eq!(n, 0, "the idle connection is closed");
     assert!(started.elapsed() < Duration::from_secs(4));
 }
+
+/// POSTs `body` to `path` from the local address `source` (e.g. `127.0.0.2`); the status.
+fn post_from(source: &str, to: SocketAddr, path: &str, body: &[u8]) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        socket.connect(to).await.unwrap().into_std().unwrap()
+    });
+    let mut stream = stream;
+    stream.set_nonblocking(false).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    read_response(&mut stream).0
+}
+
+#[test]
+fn a_client_forging_signatures_is_rate_limited_and_others_are_not() {
+    let world = World::new();
+    let forger_target = world.miner("forged-co");
+    let honest = world.miner("honest-co");
+    // Real events of a registered actor, each with a forged signature naming its key.
+    let forged: Vec<Value> = (0..10_000)
+        .map(|i| {
+            let event = event::extract(&format!("x-{i}"), &forger_target, &format!("X-{i}"), 10);
+            json!({
+                "payloadType": lodestone::model::envelope::EVENT_PAYLOAD_TYPE,
+                "payload": common::b64(&serde_json::to_vec(&event).unwrap()),
+                "signatures": [{"keyid": common::key_id(&forger_target.key), "sig": common::b64(&[7; 64])}],
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({ "envelopes": forged })).unwrap();
+    // The budget is 10,000 failures: two batches spend it, whatever the refill meanwhile.
+    for _ in 0..2 {
+        let answer = world
+            .server
+            .post("/v1/entries:batch", &body)
+            .assert_json(200);
+        assert_eq!(answer["accepted"], 0);
+        assert_eq!(answer["results"][9_999]["problem"]["code"], "bad_signature");
+    }
+    let refused = world.server.post("/v1/entries:batch", &body);
+    refused.assert_problem(429, "rate_limited");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    world
+        .server
+        .post(
+            "/v1/entries",
+            &envelope(&event::extract("h-0", &honest, "H-0", 10), &[&honest.key]),
+        )
+        .assert_problem(429, "rate_limited");
+    // Another client is not touched.
+    let status = post_from(
+        "127.0.0.2",
+        addr_of(&world.server.base),
+        "/v1/entries",
+        &envelope(&event::extract("h-1", &honest, "H-1", 10), &[&honest.key]),
+    );
+    assert_eq!(status, 201);
+}

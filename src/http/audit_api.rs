@@ -252,7 +252,7 @@ pub async fn verify(
     let verifier = state.verifier.clone();
     let report = blocking(move || {
         let progress = reader.progress();
-        let parsed: Result<Bundle, _> = serde_json::from_reader(reader);
+        let parsed: Result<Bundle, _> = serde_json::from_reader(std::io::BufReader::new(reader));
         if let Some(stop) = progress.stopped() {
             return Err(stop.problem());
         }

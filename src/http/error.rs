@@ -175,7 +175,9 @@ impl From<SequencerError> for ApiError {
             SequencerError::Busy => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             }
-            SequencerError::ClientShare | SequencerError::ActorShare { .. } => {
+            SequencerError::ClientShare
+            | SequencerError::ActorShare { .. }
+            | SequencerError::BadSignatures => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
             }
         }

@@ -15,7 +15,7 @@ use super::server::ClientAddr;
 use super::ApiError;
 
 /// Heavy requests served at once.
-pub const HEAVY_REQUESTS: usize = 32;
+pub const HEAVY_REQUESTS: usize = 8;
 /// Heavy requests one client address may have at once.
 pub const HEAVY_PER_CLIENT: usize = 4;
 /// Bundle verifications at once.

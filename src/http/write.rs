@@ -31,8 +31,16 @@ use super::{
     MAX_ENVELOPE_JSON,
 };
 
-/// Payload bytes gathered before a group of a batch goes to the sequencer.
-pub const GROUP_BYTES: usize = 8 * 1024 * 1024;
+/// Weight gathered before a group of a batch goes to the sequencer: the payload bytes, plus
+/// [`SIGNATURE_WEIGHT`] per signature and [`ENVELOPE_WEIGHT`] per envelope for what is held
+/// besides (the parsed event, the signatures).
+pub const GROUP_BYTES: usize = 12 * 1024 * 1024;
+/// Weight of one signature in a group.
+const SIGNATURE_WEIGHT: usize = 200;
+/// Weight of one envelope in a group besides its payload and signatures.
+const ENVELOPE_WEIGHT: usize = 256;
+/// Read buffer of the streaming parser; the per-element bound is counted in its steps.
+const READ_BUFFER: usize = 8 * 1024;
 
 /// The client's address, as the connection layer recorded it.
 pub fn client_addr(request: &Request) -> ClientAddr {
@@ -113,6 +121,9 @@ pub async fn submit_one(State(state): State<AppState>, request: Request) -> Resp
 /// rejected on its own.
 pub async fn submit_batch(State(state): State<AppState>, request: Request) -> Response {
     let client = client_of(&request);
+    if let Err(e) = state.sequencer.may_submit(client) {
+        return ApiError::from(e).into_response();
+    }
     let _pass = match state.heavy.enter(client_addr(&request)) {
         Ok(pass) => pass,
         Err(e) => return e.into_response(),
@@ -124,7 +135,9 @@ pub async fn submit_batch(State(state): State<AppState>, request: Request) -> Re
         request.into_body(),
         MAX_BATCH_BODY as u64,
         BODY_TIMEOUT,
-        Some(MAX_ENVELOPE_JSON as u64),
+        // The reader runs up to a buffer ahead of the parser: allow for it, so that no envelope
+        // is refused for its neighbour's bytes.
+        Some((MAX_ENVELOPE_JSON + READ_BUFFER) as u64),
     );
     let runtime = tokio::runtime::Handle::current();
     let parsed = tokio::task::spawn_blocking(move || {
@@ -141,7 +154,11 @@ pub async fn submit_batch(State(state): State<AppState>, request: Request) -> Re
             accepted: 0,
             rejected: 0,
         };
-        let mut deserializer = serde_json::Deserializer::from_reader(reader);
+        // Buffered: serde_json reads byte by byte. The element bound is then counted in buffer-sized
+        // steps, so it holds to within 8 KiB.
+        let mut deserializer = serde_json::Deserializer::from_reader(
+            std::io::BufReader::with_capacity(READ_BUFFER, reader),
+        );
         let outcome = BatchSeed(&mut batch)
             .deserialize(&mut deserializer)
             .and_then(|()| deserializer.end());
@@ -196,7 +213,9 @@ impl Batch<'_> {
             .map_err(ApiError::from)
             .and_then(submission);
         if let Ok(s) = &parsed {
-            self.group_bytes += s.envelope.payload.len();
+            self.group_bytes += s.envelope.payload.len()
+                + s.envelope.signatures.len() * SIGNATURE_WEIGHT
+                + ENVELOPE_WEIGHT;
         }
         self.group.push(parsed);
         if self.group_bytes >= GROUP_BYTES {
@@ -210,9 +229,11 @@ impl Batch<'_> {
     fn flush(&mut self) -> Result<(), ApiError> {
         let group = std::mem::take(&mut self.group);
         self.group_bytes = 0;
-        let submissions: Vec<Submission> = group
-            .iter()
-            .filter_map(|p| p.as_ref().ok().cloned())
+        // Move the submissions out (no copies); keep each refusal in its place.
+        let mut submissions = Vec::with_capacity(group.len());
+        let group: Vec<Result<(), ApiError>> = group
+            .into_iter()
+            .map(|p| p.map(|s| submissions.push(s)))
             .collect();
         let submitted = if submissions.is_empty() {
             Ok(Vec::new())

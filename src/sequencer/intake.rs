@@ -6,7 +6,11 @@
 //!
 //! - the whole intake holds at most [`INTAKE_CAPACITY`] envelopes (`busy` beyond);
 //! - one client (remote address) at most [`CLIENT_SHARE`] (`rate_limited` beyond);
-//! - one actor (the event's `actor`) at most [`ACTOR_SHARE`] (`rate_limited` for the envelope).
+//! - one actor (the event's `actor`) at most [`ACTOR_SHARE`] (`rate_limited` for the envelope);
+//! - a client whose envelopes fail signature verification spends a budget of
+//!   [`BAD_SIGNATURE_BURST`] failures refilled at [`BAD_SIGNATURES_PER_SEC`]; while it is spent,
+//!   the client is refused (`rate_limited`) — forged signatures are the one kind of work a client
+//!   can make the server do for nothing, so they are what is rationed.
 //!
 //! Admitted envelopes are cut into pieces of at most [`PIECE`] and queued per client. The verify
 //! stage takes blocks round-robin over clients: alone, a client fills whole blocks (throughput);
@@ -17,6 +21,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -30,7 +35,11 @@ pub const CLIENT_SHARE: usize = 10_000;
 /// Envelopes one actor may have in the intake at once.
 pub const ACTOR_SHARE: usize = 10_000;
 /// Envelopes per piece: the unit of round-robin between clients.
-pub const PIECE: usize = 64;
+pub const PIECE: usize = 32;
+/// Signature failures a client may cause at once before it is refused.
+pub const BAD_SIGNATURE_BURST: f64 = 10_000.0;
+/// Signature failures per second a client's budget is refilled with.
+pub const BAD_SIGNATURES_PER_SEC: f64 = 1_000.0;
 
 /// Who submits: the fairness key of the intake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,6 +57,8 @@ pub enum Refusal {
     Busy,
     /// The client has its share in the intake already.
     ClientShare,
+    /// The client has spent its budget of signature failures.
+    BadSignatures,
     /// The sequencer is shutting down.
     Closed,
 }
@@ -83,7 +94,27 @@ struct State {
     in_flight: usize,
     by_client: HashMap<Client, usize>,
     by_actor: HashMap<ActorId, usize>,
+    /// Per client: signature failures it may still cause, and when that was counted.
+    budgets: HashMap<Client, (f64, Instant)>,
     closed: bool,
+}
+
+impl State {
+    /// Whether `client` has budget left (refilling it first; a full budget is forgotten).
+    fn may_fail_signatures(&mut self, client: Client) -> bool {
+        let Some((tokens, at)) = self.budgets.get_mut(&client) else {
+            return true;
+        };
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * BAD_SIGNATURES_PER_SEC)
+            .min(BAD_SIGNATURE_BURST);
+        *at = now;
+        let left = *tokens;
+        if left >= BAD_SIGNATURE_BURST {
+            self.budgets.remove(&client);
+        }
+        left > 0.0
+    }
 }
 
 /// The queue. Shared by the handles (which admit) and the verify stage (which takes blocks).
@@ -127,6 +158,9 @@ impl Intake {
             return Err(Refusal::Closed);
         }
         if client != Client::Local {
+            if !state.may_fail_signatures(client) {
+                return Err(Refusal::BadSignatures);
+            }
             if state.in_flight + count > INTAKE_CAPACITY {
                 return Err(Refusal::Busy);
             }
@@ -177,6 +211,30 @@ impl Intake {
         drop(state);
         self.work.notify_one();
         Ok(Admitted { answers, refused })
+    }
+
+    /// Whether `client` would be refused for its signature failures (checked before a heavy
+    /// request's body is read).
+    pub(super) fn check(&self, client: Client) -> Result<(), Refusal> {
+        if client == Client::Local || self.lock().may_fail_signatures(client) {
+            Ok(())
+        } else {
+            Err(Refusal::BadSignatures)
+        }
+    }
+
+    /// Spends `failures` of `client`'s signature budget.
+    pub(super) fn charge(&self, client: Client, failures: usize) {
+        if client == Client::Local || failures == 0 {
+            return;
+        }
+        let mut state = self.lock();
+        state.may_fail_signatures(client);
+        let budget = state
+            .budgets
+            .entry(client)
+            .or_insert((BAD_SIGNATURE_BURST, Instant::now()));
+        budget.0 -= failures as f64;
     }
 
     fn release(&self, client: Client, actors: &[ActorId]) {
@@ -322,6 +380,23 @@ mod tests {
         assert_eq!(admitted.refused[0].0, 0);
         assert_eq!(admitted.answers.len(), 1);
         assert_eq!(admitted.answers[0].0, vec![1]);
+    }
+
+    #[test]
+    fn a_client_that_spent_its_signature_budget_is_refused() {
+        let intake = Arc::new(Intake::default());
+        intake.charge(remote(1), BAD_SIGNATURE_BURST as usize - 1);
+        assert!(intake.check(remote(1)).is_ok(), "one failure is left");
+        intake.charge(remote(1), 2);
+        assert_eq!(intake.check(remote(1)), Err(Refusal::BadSignatures));
+        assert_eq!(
+            intake.admit(remote(1), many("alpha", 1)).err(),
+            Some(Refusal::BadSignatures)
+        );
+        // Others are not touched; the budget refills with time.
+        assert!(intake.admit(remote(2), many("alpha", 1)).is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(intake.check(remote(1)).is_ok());
     }
 
     #[test]

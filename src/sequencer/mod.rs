@@ -30,7 +30,9 @@ use std::sync::{mpsc as std_mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
 
 use self::commit::{Persister, Shared, ValidatedBlock, Validator};
-pub use self::intake::{Client, ACTOR_SHARE, CLIENT_SHARE, INTAKE_CAPACITY};
+pub use self::intake::{
+    Client, ACTOR_SHARE, BAD_SIGNATURES_PER_SEC, BAD_SIGNATURE_BURST, CLIENT_SHARE, INTAKE_CAPACITY,
+};
 use self::intake::{Intake, Job, Refusal};
 use self::view::PendingView;
 use crate::ledger::signatures::{pre_verify_bound, KnownKey};
@@ -92,6 +94,9 @@ pub enum SequencerError {
         "this client already has {CLIENT_SHARE} envelopes waiting; retry when they are answered"
     )]
     ClientShare,
+    /// The client has caused too many signature failures lately; nothing was queued.
+    #[error("this client sent too many envelopes with bad signatures; its budget refills at {BAD_SIGNATURES_PER_SEC} per second")]
+    BadSignatures,
     /// The envelope's actor already has its share of the intake; this envelope was not queued.
     #[error(
         "actor {actor} already has {ACTOR_SHARE} envelopes waiting; retry when they are answered"
@@ -240,10 +245,27 @@ impl SequencerHandle {
                 outcomes[position] = Some(answered.next().unwrap_or(Err(SequencerError::Stopped)));
             }
         }
-        Ok(outcomes
+        let outcomes: Vec<Outcome> = outcomes
             .into_iter()
             .map(|outcome| outcome.unwrap_or(Err(SequencerError::Stopped)))
-            .collect())
+            .collect();
+        let failures = outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Err(SequencerError::Rejected(LedgerError::BadSignature { .. }))
+                )
+            })
+            .count();
+        self.intake.0.charge(client, failures);
+        Ok(outcomes)
+    }
+
+    /// Refuses `client` at once if it may not submit now (its signature budget is spent), so a
+    /// heavy request can be refused before its body is read.
+    pub fn may_submit(&self, client: Client) -> Result<(), SequencerError> {
+        self.intake.0.check(client).map_err(refused)
     }
 
     /// Blocking form of [`submit`](Self::submit) for the process itself (threads outside any
@@ -276,6 +298,7 @@ fn refused(refusal: Refusal) -> SequencerError {
     match refusal {
         Refusal::Busy => SequencerError::Busy,
         Refusal::ClientShare => SequencerError::ClientShare,
+        Refusal::BadSignatures => SequencerError::BadSignatures,
         Refusal::Closed => SequencerError::Stopped,
     }
 }

@@ -229,15 +229,10 @@ pub fn run(world: &World, scratch: &Path, report: &mut Report) -> anyhow::Result
     let ledger = ledger::create(&scratch.join("abuse"), world)?;
     let data = ledger.dir.root().to_path_buf();
     ledger.service.shutdown();
-    let server = start_server(&data)?;
-    let rss = RssSampler::start(server.child.id());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let to = server.addr;
-    std::thread::sleep(Duration::from_millis(200));
-    let idle_rss = rss.take_peak();
 
     // 1. Memory under 8 concurrent maximal requests per heavy route.
     let mut memory = Vec::new();
@@ -254,8 +249,14 @@ pub fn run(world: &World, scratch: &Path, report: &mut Report) -> anyhow::Result
         ),
         ("verify: 64 MiB bundle", "/v1/verify", big_bundle()),
     ];
+    let mut idle_rss = 0;
     for (label, path, body) in &bodies {
-        rss.take_peak();
+        // A fresh server each time: memory an allocator kept from one phase is not the next's.
+        let server = start_server(&data)?;
+        let rss = RssSampler::start(server.child.id());
+        let to = server.addr;
+        std::thread::sleep(Duration::from_millis(200));
+        idle_rss = idle_rss.max(rss.take_peak());
         let started = Instant::now();
         let statuses: Vec<u16> = runtime.block_on(async {
             let tasks: Vec<_> = (0..CONCURRENT)
@@ -290,6 +291,8 @@ pub fn run(world: &World, scratch: &Path, report: &mut Report) -> anyhow::Result
         );
     }
     drop(bodies);
+    let server = start_server(&data)?;
+    let to = server.addr;
 
     // 2. A real writer alone, then under a flood of bogus-signature batches.
     let drafts: Vec<_> = world.lane(7).take(8_000).collect();
@@ -335,6 +338,7 @@ pub fn run(world: &World, scratch: &Path, report: &mut Report) -> anyhow::Result
         }
         (alone, flooded, statuses)
     });
+    let flood_429 = flood_statuses.iter().filter(|&&s| s == 429).count();
     let (alone_p50, alone_p99) = (percentile(&alone.0, 50.0), percentile(&alone.0, 99.0));
     let (flood_p50, flood_p99) = (percentile(&flooded.0, 50.0), percentile(&flooded.0, 99.0));
     report.row(
@@ -345,7 +349,10 @@ pub fn run(world: &World, scratch: &Path, report: &mut Report) -> anyhow::Result
     );
     report.row(
         "  writer under 2 bogus-signature floods: p50, p99",
-        format!("{flood_p50:.1}, {flood_p99:.1} ms"),
+        format!(
+            "{flood_p50:.1}, {flood_p99:.1} ms ({flood_429} of {} flood requests 429)",
+            flood_statuses.len()
+        ),
         "p99 ≤ 50 ms",
         Some(flood_p99 <= 50.0),
     );
