@@ -35,7 +35,8 @@ use tower::ServiceExt as _;
 pub struct ClientAddr(pub IpAddr);
 
 impl Default for ClientAddr {
-    /// Requests that did not come through [`serve`] (a router driven directly) count as local.
+    /// Requests that did not come through [`crate::http::serve`] (a router driven directly)
+    /// count as local.
     fn default() -> Self {
         ClientAddr(IpAddr::V4(Ipv4Addr::LOCALHOST))
     }

@@ -32,8 +32,8 @@ use super::{
 };
 
 /// Weight gathered before a group of a batch goes to the sequencer: the payload bytes, plus
-/// [`SIGNATURE_WEIGHT`] per signature and [`ENVELOPE_WEIGHT`] per envelope for what is held
-/// besides (the parsed event, the signatures).
+/// 200 per signature and 256 per envelope for what is held besides (the parsed event, the
+/// signatures).
 pub const GROUP_BYTES: usize = 12 * 1024 * 1024;
 /// Weight of one signature in a group.
 const SIGNATURE_WEIGHT: usize = 200;
