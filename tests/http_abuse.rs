@@ -444,3 +444,18 @@ fn a_client_forging_signatures_is_rate_limited_and_others_are_not() {
     );
     assert_eq!(status, 201);
 }
+
+#[test]
+fn every_problem_code_has_a_row_in_the_api_docs() {
+    let doc = include_str!("../docs/API.md");
+    let ledger = lodestone::ledger::LedgerError::CODES
+        .iter()
+        // An identical retry is a 200, and an unreadable state a bare 500: neither is a problem.
+        .filter(|c| !matches!(**c, "duplicate" | "state_unavailable"));
+    for code in http::error::CODES.iter().chain(ledger) {
+        assert!(
+            doc.contains(&format!("| `{code}` |")),
+            "docs/API.md has no row for `{code}`"
+        );
+    }
+}

@@ -11,6 +11,39 @@ use crate::model::envelope::EnvelopeError;
 use crate::model::event::EventError;
 use crate::sequencer::SequencerError;
 
+/// Every problem code the HTTP layer answers itself; the ledger's rule codes are
+/// [`LedgerError::CODES`]. docs/API.md has a row for each (`tests/http_abuse.rs` checks).
+pub const CODES: &[&str] = &[
+    "not_found",
+    "method_not_allowed",
+    "bad_path",
+    "bad_query",
+    "bad_body",
+    "body_too_large",
+    "unsupported_media_type",
+    "busy",
+    "rate_limited",
+    "genesis_not_allowed",
+    "size_beyond_log",
+    "index_beyond_size",
+    "bad_tile_path",
+    "malformed_envelope",
+    "bad_base64",
+    "bad_payload_type",
+    "payload_too_large",
+    "bad_signature_format",
+    "malformed_event",
+    "entry_too_large",
+    "malformed_batch",
+    "batch_too_large",
+    "envelope_too_large",
+    "unavailable",
+    "internal",
+    "timeout",
+    "bad_id",
+    "dag_too_large",
+];
+
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
