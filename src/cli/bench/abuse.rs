@@ -129,6 +129,20 @@ async fn request(
     path: &str,
     body: Option<&[u8]>,
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    request_with(from, to, method, path, body, false).await
+}
+
+/// [`request`], optionally with `Expect: 100-continue`: the body is sent only once the server
+/// asks for it, so a refusal costs neither side the body (what a flooder on another machine
+/// would not pay either: here clients and server share the cores).
+async fn request_with(
+    from: IpAddr,
+    to: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    expect_continue: bool,
+) -> std::io::Result<(u16, Vec<u8>)> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(from, 0))?;
     let mut stream = socket.connect(to).await?;
@@ -138,14 +152,32 @@ async fn request(
             "content-type: application/json\r\ncontent-length: {}\r\n",
             body.len()
         ));
+        if expect_continue {
+            head.push_str("expect: 100-continue\r\n");
+        }
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await?;
-    if let Some(body) = body {
-        // A server that answers early (a refusal) may close while we still write.
-        let _ = stream.write_all(body).await;
-    }
     let mut answer = Vec::new();
+    if let Some(body) = body {
+        if expect_continue {
+            let mut buf = [0u8; 4096];
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                answer.extend_from_slice(&buf[..n]);
+            }
+            if answer.starts_with(b"HTTP/1.1 100") {
+                answer.clear();
+                let _ = stream.write_all(body).await;
+            }
+        } else {
+            // A server that answers early (a refusal) may close while we still write.
+            let _ = stream.write_all(body).await;
+        }
+    }
     let _ = stream.read_to_end(&mut answer).await;
     let text = String::from_utf8_lossy(&answer[..answer.len().min(12)]).into_owned();
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -313,12 +345,13 @@ pub fn run(world: &World, scratch: &Path, report: &mut Report) -> anyhow::Result
                 tokio::spawn(async move {
                     let mut statuses = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
-                        let status = request(
+                        let status = request_with(
                             loopback(2 + i),
                             to,
                             "POST",
                             "/v1/entries:batch",
                             Some(&body),
+                            true,
                         )
                         .await
                         .map_or(0, |(s, _)| s);
