@@ -174,14 +174,14 @@ fn malformed_envelopes_are_refused_before_the_ledger() {
 
     // Payloads that are not a valid event: not JSON, unknown kind, unknown field, bad ids.
     let sign = |payload: &[u8]| envelope_of_payload(payload.to_vec(), &[&miner.key]);
-    refused(&world, &sign(b"{\"kind\":"), 400, "invalid_event");
+    refused(&world, &sign(b"{\"kind\":"), 400, "malformed_event");
     let mut unknown_kind = good_event.clone();
     unknown_kind["kind"] = json!("teleport");
     refused(
         &world,
         &envelope(&unknown_kind, &[&miner.key]),
         400,
-        "invalid_event",
+        "malformed_event",
     );
     let mut unknown_field = good_event.clone();
     unknown_field["colour"] = json!("red");
@@ -189,7 +189,7 @@ fn malformed_envelopes_are_refused_before_the_ledger() {
         &world,
         &envelope(&unknown_field, &[&miner.key]),
         400,
-        "invalid_event",
+        "malformed_event",
     );
     for (field, bad) in [
         ("batch", "ORE 1"),
@@ -210,7 +210,7 @@ fn malformed_envelopes_are_refused_before_the_ledger() {
             &world,
             &envelope(&bad_event, &[&miner.key]),
             400,
-            "invalid_event",
+            "malformed_event",
         );
         assert!(
             problem["detail"].as_str().unwrap().contains(field),
@@ -223,7 +223,7 @@ fn malformed_envelopes_are_refused_before_the_ledger() {
         &world,
         &envelope(&negative, &[&miner.key]),
         400,
-        "invalid_event",
+        "malformed_event",
     );
     let mut float = good_event.clone();
     float["mass_g"] = json!(1.5);
@@ -231,7 +231,7 @@ fn malformed_envelopes_are_refused_before_the_ledger() {
         &world,
         &envelope(&float, &[&miner.key]),
         400,
-        "invalid_event",
+        "malformed_event",
     );
 
     // The good envelope still goes through: nothing above disturbed the log.
@@ -531,7 +531,7 @@ fn custody_and_mass_refusals() {
     let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
     early["occurred_at"] = json!(hour_ago.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     refused(&world, &envelope(&early, &[&a.key]), 422, "before_inputs");
-    // A second genesis.
+    // A second genesis: never over HTTP (tests/http_abuse.rs covers the batch route).
     let genesis = json!({
         "kind": "genesis", "id": "genesis-2", "actor": world.authority.id, "occurred_at": now(),
         "origin": "lodestone.example/rare-earths", "name": "Again", "country": "CH",
@@ -540,8 +540,8 @@ fn custody_and_mass_refusals() {
     refused(
         &world,
         &envelope(&genesis, &[&world.authority.key]),
-        409,
-        "genesis_exists",
+        403,
+        "genesis_not_allowed",
     );
 }
 

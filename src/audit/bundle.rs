@@ -218,7 +218,8 @@ pub struct BundleReport {
 }
 
 impl BundleReport {
-    fn failed(location: &str, problem: impl Into<String>) -> BundleReport {
+    /// A report of one failure at `location` (e.g. a bundle that does not parse).
+    pub fn failed(location: &str, problem: impl Into<String>) -> BundleReport {
         let mut report = BundleReport::empty();
         report.fail(location, problem);
         report

@@ -15,10 +15,13 @@
 //!    exists), inclusion proofs;
 //! 4. the full replay audit of that ledger (as `lodestone verify --data`), disk use per entry;
 //! 5. a large ledger (1,000,000 entries by default) appended straight through the sequencer,
-//!    then opened in a fresh process: open time and memory.
+//!    then opened in a fresh process: open time and memory;
+//! 6. abuse: what hostile clients cost a server in its own process ([`abuse`]; alone with
+//!    `--only abuse`).
 //!
 //! Prints a table on stdout (progress on stderr) and writes every figure as JSON (`--out`).
 
+mod abuse;
 mod breakdown;
 mod ledger;
 mod load;
@@ -69,6 +72,9 @@ pub struct BenchArgs {
     /// off).
     #[arg(long)]
     pub witnesses_only: bool,
+    /// Run one section only: `abuse` (hostile clients; about a minute).
+    #[arg(long, value_parser = ["abuse"])]
+    pub only: Option<String>,
 }
 
 /// Sample sizes of one run.
@@ -191,6 +197,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "world",
         json!({"seed": args.seed, "actors": world.actors().len()}),
     );
+    if args.only.as_deref() == Some("abuse") {
+        report.section("abuse (hostile clients, server in its own process)");
+        abuse::run(&world, &scratch.0, &mut report)?;
+        return finish(report, &args, started);
+    }
 
     let witness_plan = witnessed::WitnessPlan::new(args.quick);
     if args.witnesses_only {
@@ -630,6 +641,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }),
     );
 
+    report.section("abuse (hostile clients, server in its own process)");
+    abuse::run(&world, &scratch.0, &mut report)?;
+
     let bench_peak = proc_status_kib("VmHWM");
     report.section("this process");
     report.row(
@@ -646,6 +660,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "load_average_at_end": load_average(),
         }),
     );
+    finish(report, &args, started)
+}
+
+/// Prints the table and writes the JSON.
+fn finish(report: Report, args: &BenchArgs, started: Instant) -> anyhow::Result<ExitCode> {
     report.print();
     let out = serde_json::to_vec_pretty(&report.into_json())?;
     fs::write(&args.out, out).with_context(|| format!("writing {}", args.out.display()))?;

@@ -126,6 +126,9 @@ fn serve_until_signal(
 ) -> anyhow::Result<()> {
     let rt = runtime()?;
     let mut state = AppState::new(&service);
+    // Before the connection cap is sized: it is kept below the descriptor limit.
+    http::server::raise_descriptor_limit();
+    let config = http::ServeConfig::default();
     rt.block_on(async move {
         if let Some(policy) = policy {
             let cosigner = cosigner::spawn(
@@ -143,7 +146,7 @@ fn serve_until_signal(
             .context("cannot configure the listening socket")?;
         let local = listener.local_addr()?;
         crate::say!("listening on http://{local}");
-        let server = tokio::spawn(http::serve(listener, state, shutdown_signal()));
+        let server = tokio::spawn(http::serve_with(listener, state, config, shutdown_signal()));
         tokio::task::spawn_blocking(move || ready(local))
             .await
             .context("startup task")??;

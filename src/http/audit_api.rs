@@ -8,14 +8,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::audit::bundle::{build_bundle, verify_bundle_json, BundleError};
+use crate::audit::bundle::{build_bundle, verify_bundle, Bundle, BundleError, BundleReport};
 use crate::audit::{self, AuditError, NodeStatus, MAX_DAG_NODES};
 use crate::ledger::{BatchOrigin, StateView};
 use crate::model::entry::Entry;
 use crate::model::ids::{ActorId, BatchId, SiteId};
 
-use super::extract::{Body, P, Q};
-use super::{ApiError, AppState};
+use super::extract::{P, Q};
+use super::stream;
+use super::{ApiError, AppState, BODY_TIMEOUT, MAX_BUNDLE_BODY};
 
 impl From<AuditError> for ApiError {
     fn from(e: AuditError) -> ApiError {
@@ -239,12 +240,33 @@ pub async fn bundle(State(state): State<AppState>, P(id): P<String>) -> Result<R
 }
 
 /// `POST /v1/verify`: checks a bundle with this log's key; the same report as
-/// `lodestone verify-bundle --json`.
+/// `lodestone verify-bundle --json`. The bundle is parsed as it streams in, never held as text.
 pub async fn verify(
     State(state): State<AppState>,
-    Body(body): Body,
+    request: axum::extract::Request,
 ) -> Result<Json<Value>, ApiError> {
+    let _pass = state
+        .heavy
+        .enter_verify(super::write::client_addr(&request))?;
+    stream::check_length(request.headers(), MAX_BUNDLE_BODY as u64)?;
+    let reader = stream::pump(
+        request.into_body(),
+        MAX_BUNDLE_BODY as u64,
+        BODY_TIMEOUT,
+        None,
+    );
     let verifier = state.verifier.clone();
-    let report = blocking(move || Ok(verify_bundle_json(&body, &verifier))).await?;
+    let report = blocking(move || {
+        let progress = reader.progress();
+        let parsed: Result<Bundle, _> = serde_json::from_reader(std::io::BufReader::new(reader));
+        if let Some(stop) = progress.stopped() {
+            return Err(stop.problem());
+        }
+        Ok(match parsed {
+            Ok(bundle) => verify_bundle(&bundle, &verifier),
+            Err(e) => BundleReport::failed("bundle", format!("not a bundle: {e}")),
+        })
+    })
+    .await?;
     Ok(Json(json!(report)))
 }

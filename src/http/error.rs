@@ -11,6 +11,39 @@ use crate::model::envelope::EnvelopeError;
 use crate::model::event::EventError;
 use crate::sequencer::SequencerError;
 
+/// Every problem code the HTTP layer answers itself; the ledger's rule codes are
+/// [`LedgerError::CODES`]. docs/API.md has a row for each (`tests/http_abuse.rs` checks).
+pub const CODES: &[&str] = &[
+    "not_found",
+    "method_not_allowed",
+    "bad_path",
+    "bad_query",
+    "bad_body",
+    "body_too_large",
+    "unsupported_media_type",
+    "busy",
+    "rate_limited",
+    "genesis_not_allowed",
+    "size_beyond_log",
+    "index_beyond_size",
+    "bad_tile_path",
+    "malformed_envelope",
+    "bad_base64",
+    "bad_payload_type",
+    "payload_too_large",
+    "bad_signature_format",
+    "malformed_event",
+    "entry_too_large",
+    "malformed_batch",
+    "batch_too_large",
+    "envelope_too_large",
+    "unavailable",
+    "internal",
+    "timeout",
+    "bad_id",
+    "dag_too_large",
+];
+
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -80,12 +113,24 @@ impl ApiError {
     }
 }
 
+/// Seconds a client should wait before retrying a `503` or `429` (the `Retry-After` header).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
 impl ApiError {
-    /// Seconds a client should wait before retrying, for failures that pass by themselves.
-    pub fn retry_after(&self) -> Option<u32> {
+    /// Seconds a client should wait before retrying, for failures that pass by themselves:
+    /// pushback and rate limits (1 s), storage trouble (5 s). A log that refuses writes until its
+    /// operator acts (`read_only`) gets none.
+    pub fn retry_after(&self) -> Option<u64> {
         match self.code {
             "storage_unavailable" => Some(5),
-            "unavailable" => Some(1),
+            "read_only" => None,
+            _ if matches!(
+                self.status,
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            ) =>
+            {
+                Some(RETRY_AFTER_SECS)
+            }
             _ => None,
         }
     }
@@ -153,9 +198,12 @@ impl From<EnvelopeError> for ApiError {
     }
 }
 
+/// A payload that does not parse as an event, or breaks a documented limit, is `400
+/// malformed_event`; an event that parses but breaks a ledger rule is a ledger code, `403`,
+/// `404`, `409` or `422` (so `invalid_event` is always `422`).
 impl From<EventError> for ApiError {
     fn from(e: EventError) -> ApiError {
-        ApiError::bad_request("invalid_event", e.to_string())
+        ApiError::bad_request("malformed_event", e.to_string())
     }
 }
 
@@ -184,6 +232,14 @@ impl From<SequencerError> for ApiError {
                 "unavailable",
                 "the ledger is shutting down; retry shortly",
             ),
+            SequencerError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+            }
+            SequencerError::ClientShare
+            | SequencerError::ActorShare { .. }
+            | SequencerError::BadSignatures => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string())
+            }
         }
     }
 }

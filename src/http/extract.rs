@@ -8,10 +8,22 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::ApiError;
+use super::stream::Stop;
+use super::{ApiError, BODY_TIMEOUT};
 
-/// The raw request body; over-limit bodies become `413 body_too_large`.
+/// The raw request body; over-limit bodies become `413 body_too_large`, and one that does not
+/// arrive within [`BODY_TIMEOUT`] `408 timeout`.
 pub struct Body(pub Bytes);
+
+impl Body {
+    /// Reads the body of `request` (under the route's [`axum::extract::DefaultBodyLimit`]).
+    pub async fn read(request: Request) -> Result<Bytes, ApiError> {
+        match tokio::time::timeout(BODY_TIMEOUT, Body::from_request(request, &())).await {
+            Ok(body) => body.map(|Body(bytes)| bytes),
+            Err(_) => Err(Stop::Timeout.problem()),
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;

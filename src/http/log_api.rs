@@ -60,6 +60,20 @@ pub fn entry_json(store: &Store, index: u64) -> Result<Value, ApiError> {
     }))
 }
 
+/// A path index as a `u64` written canonically: decimal digits, no sign, no leading zero — so
+/// one entry has one URL (`/v1/entries/01` and `/v1/entries/+1` are refused, not entry 1).
+fn canonical_index(raw: &str) -> Result<u64, ApiError> {
+    match raw.parse::<u64>() {
+        Ok(index) if index.to_string() == raw => Ok(index),
+        _ => Err(ApiError::bad_request(
+            "bad_path",
+            format!(
+                "`{raw}` is not an entry index: a u64 in decimal without sign or leading zeros"
+            ),
+        )),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntryQuery {
@@ -69,9 +83,10 @@ pub struct EntryQuery {
 /// `GET /v1/entries/{index}[?proof=SIZE]`.
 pub async fn get_entry(
     State(state): State<AppState>,
-    P(index): P<u64>,
+    P(index): P<String>,
     Q(query): Q<EntryQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let index = canonical_index(&index)?;
     let head = state.sequencer.head();
     let size = head.size;
     if index >= size {

@@ -3,14 +3,19 @@
 //! drive it directly; [`serve`] runs it on a listener until a shutdown future resolves.
 //!
 //! Every error is `application/problem+json` with a stable `code` ([`error::ApiError`]); bodies
-//! have size limits and requests a timeout; no input makes a handler panic.
+//! have size limits and a deadline, requests a timeout, connections the bounds of [`server`];
+//! no input makes a handler panic.
 
 mod audit_api;
 pub mod error;
 mod extract;
+mod guard;
 mod log_api;
 mod pages;
 pub mod receipt;
+pub mod server;
+mod shares;
+mod stream;
 mod tiles;
 mod witnessed;
 mod write;
@@ -28,6 +33,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::log::note::NoteVerifier;
+use crate::model::envelope::{MAX_PAYLOAD_BYTES, MAX_SIGNATURES};
 use crate::sequencer::SequencerHandle;
 use crate::service::LogService;
 use crate::store::Store;
@@ -35,13 +41,34 @@ use crate::witness::cosigner::CosignerHandle;
 
 pub use error::ApiError;
 pub use receipt::{note_body as receipt_note_body, ReceiptBody};
+pub use server::{ClientAddr, ServeConfig};
+pub use shares::{HEAVY_PER_CLIENT, HEAVY_REQUESTS, VERIFY_REQUESTS};
+pub use write::GROUP_BYTES;
 
 /// Largest body of a single submission.
 pub const MAX_ENTRY_BODY: usize = 256 * 1024;
-/// Largest body of a batch submission or a bundle to verify.
-pub const MAX_BATCH_BODY: usize = 64 * 1024 * 1024;
+/// JSON of one signature at its largest: `{"keyid":"<64 hex>","sig":"<88 base64>"}` is 173
+/// bytes; with a separator and some whitespace, 180.
+const SIGNATURE_JSON: usize = 180;
+/// The rest of an envelope's JSON: the three field names, the payload type, punctuation, and
+/// room for whitespace.
+const ENVELOPE_FRAME: usize = 1024;
+/// Largest JSON text of one envelope (84,384 bytes): the base64 of a maximal payload
+/// (60 KiB → 81,920 characters), [`MAX_SIGNATURES`] signatures, and the frame. An element of a
+/// batch's `envelopes` longer than this is refused (`413 envelope_too_large`) without being held.
+pub const MAX_ENVELOPE_JSON: usize =
+    4 * MAX_PAYLOAD_BYTES.div_ceil(3) + MAX_SIGNATURES * SIGNATURE_JSON + ENVELOPE_FRAME;
 /// Most envelopes in one batch submission.
 pub const MAX_BATCH_ENVELOPES: usize = 10_000;
+/// Largest body of a batch submission: exactly what [`MAX_BATCH_ENVELOPES`] maximal envelopes
+/// need — each [`MAX_ENVELOPE_JSON`] bytes and a comma — plus 64 bytes for
+/// `{"envelopes":[...]}` (843,850,064 bytes, about 805 MiB). The body is parsed as it streams,
+/// so this bounds time and bandwidth, not memory.
+pub const MAX_BATCH_BODY: usize = MAX_BATCH_ENVELOPES * (MAX_ENVELOPE_JSON + 1) + 64;
+/// Largest bundle to verify (`POST /v1/verify`).
+pub const MAX_BUNDLE_BODY: usize = 64 * 1024 * 1024;
+/// Time to receive a request body, from the end of its head.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(45);
 /// Per-request time limit.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -56,6 +83,8 @@ pub struct AppState {
     pub verifier: Arc<NoteVerifier>,
     /// The witness cosigner, when `serve` runs with a witness policy (docs/WITNESS.md).
     pub witnessing: Option<CosignerHandle>,
+    /// Places for the heavy routes (batch, verify).
+    pub heavy: Arc<shares::Gate>,
 }
 
 impl AppState {
@@ -70,6 +99,7 @@ impl AppState {
             sequencer,
             verifier: Arc::new(verifier),
             witnessing: None,
+            heavy: Arc::default(),
         }
     }
 
@@ -80,6 +110,7 @@ impl AppState {
             sequencer: service.handle(),
             verifier: Arc::new(service.verifier.clone()),
             witnessing: None,
+            heavy: Arc::default(),
         }
     }
 
@@ -98,10 +129,10 @@ pub fn app(state: AppState) -> Router {
             post(write::submit_one).get(log_api::list_entries),
         )
         .layer(DefaultBodyLimit::max(MAX_ENTRY_BODY));
+    // Their bodies are streamed with their own limits (MAX_BATCH_BODY, MAX_BUNDLE_BODY).
     let bulk = Router::new()
         .route("/v1/entries:batch", post(write::submit_batch))
-        .route("/v1/verify", post(audit_api::verify))
-        .layer(DefaultBodyLimit::max(MAX_BATCH_BODY));
+        .route("/v1/verify", post(audit_api::verify));
     Router::new()
         .merge(writes)
         .merge(bulk)
@@ -124,6 +155,7 @@ pub fn app(state: AppState) -> Router {
         .route("/batches/{id}", get(pages::batch))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route_layer(axum::middleware::from_fn(guard::check))
         .fallback(|| async { ApiError::not_found("no such route; see docs/API.md") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -192,13 +224,22 @@ async fn problem_for_bare_errors(response: axum::response::Response) -> axum::re
     response
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves, then drains open requests.
+/// Serves `app(state)` on `listener` with the default [`ServeConfig`] until `shutdown`
+/// resolves, then drains open requests (within [`server::SHUTDOWN_GRACE`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, ServeConfig::default(), shutdown).await
+}
+
+/// [`serve`] with explicit connection limits.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    server::serve_router(listener, app(state), config, shutdown).await
 }

@@ -81,8 +81,8 @@ code,pre{{font:13px ui-monospace,monospace;background:#f3f4f8;padding:.1rem .3re
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
+/// `GET /?batch=ID`; other parameters are ignored (a page for people).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Lookup {
     batch: Option<String>,
 }

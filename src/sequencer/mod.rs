@@ -2,9 +2,12 @@
 //!
 //! Submissions flow through a three-stage pipeline of dedicated threads:
 //!
-//! 1. **verify** — drains every queued submission (up to [`MAX_BLOCK`]) into a block, looks up
-//!    the key each signature names, and checks all signatures of the block with Ed25519 batch
-//!    verification, in parallel on all cores (rayon). No state is changed here.
+//! 0. **intake** — a bounded queue counted in envelopes, with per-client and per-actor shares
+//!    and round-robin between clients ([`intake`]); a caller it cannot take is refused at once.
+//! 1. **verify** — takes the next block (up to [`MAX_BLOCK`] envelopes) from the intake, looks
+//!    up the key each signature names — only a key of the event's own actor counts
+//!    ([`crate::ledger::signatures::pre_verify_bound`]) — and checks those signatures with Ed25519
+//!    batch verification, in parallel on all cores (rayon). No state is changed here.
 //! 2. **validate** — applies the block's events in order against the state as of the entry
 //!    before each, builds the entries (hash chain, Merkle frontier) and signs one checkpoint
 //!    for the block.
@@ -19,17 +22,20 @@
 //! inclusion proof from the store (off this thread), so the append path does no proof work.
 
 mod commit;
+pub mod intake;
 mod view;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc as std_mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
-
 use self::commit::{Persister, Shared, ValidatedBlock, Validator};
+pub use self::intake::{
+    Client, ACTOR_SHARE, BAD_SIGNATURES_PER_SEC, BAD_SIGNATURE_BURST, CLIENT_SHARE, INTAKE_CAPACITY,
+};
+use self::intake::{Intake, Job, Refusal};
 use self::view::PendingView;
-use crate::ledger::signatures::pre_verify;
+use crate::ledger::signatures::{pre_verify_bound, KnownKey};
 use crate::ledger::{LedgerError, StateView};
 use crate::log::note::NoteSigner;
 use crate::model::entry::EntryError;
@@ -40,8 +46,8 @@ use crate::store::{CheckpointGuard, Head, Store, StoreError};
 
 /// Most submissions one block takes. Bounds the memory and latency of one commit.
 pub const MAX_BLOCK: usize = 4096;
-/// Queued submission groups before submitters wait (backpressure).
-const QUEUE_DEPTH: usize = 1024;
+/// Envelopes the intake holds before it refuses (`busy`): see [`intake`].
+pub const QUEUE_DEPTH: usize = INTAKE_CAPACITY;
 
 /// One envelope to append, already parsed (shape and event JSON checked by the caller).
 #[derive(Clone, Debug)]
@@ -85,6 +91,25 @@ pub enum SequencerError {
     /// The sequencer is shutting down.
     #[error("the sequencer is not running")]
     Stopped,
+    /// The intake is full; nothing of the submission was queued.
+    #[error("the ledger is busy: its intake holds {INTAKE_CAPACITY} envelopes; retry shortly")]
+    Busy,
+    /// The client already has its share of the intake; nothing of the submission was queued.
+    #[error(
+        "this client already has {CLIENT_SHARE} envelopes waiting; retry when they are answered"
+    )]
+    ClientShare,
+    /// The client has caused too many signature failures lately; nothing was queued.
+    #[error("this client sent too many envelopes with bad signatures; its budget refills at {BAD_SIGNATURES_PER_SEC} per second")]
+    BadSignatures,
+    /// The envelope's actor already has its share of the intake; this envelope was not queued.
+    #[error(
+        "actor {actor} already has {ACTOR_SHARE} envelopes waiting; retry when they are answered"
+    )]
+    ActorShare {
+        /// The event's actor.
+        actor: crate::model::ids::ActorId,
+    },
 }
 
 impl SequencerError {
@@ -99,11 +124,6 @@ impl SequencerError {
 }
 
 type Outcome = Result<Receipt, SequencerError>;
-
-struct Job {
-    submissions: Vec<Submission>,
-    reply: oneshot::Sender<Vec<Outcome>>,
-}
 
 struct VerifiedJob {
     job: Job,
@@ -128,8 +148,18 @@ pub struct Sequencer {
 /// Submits envelopes and reads the published head. Cheap to clone.
 #[derive(Clone)]
 pub struct SequencerHandle {
-    queue: mpsc::Sender<Job>,
+    intake: Arc<Opened>,
     head: Arc<RwLock<Arc<Head>>>,
+}
+
+/// The intake as the handles hold it: when the last handle goes, the intake closes and the
+/// pipeline drains and stops.
+struct Opened(Arc<Intake>);
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl Sequencer {
@@ -147,7 +177,8 @@ impl Sequencer {
             failed_epoch: AtomicU64::new(0),
             published: Arc::clone(&published),
         });
-        let (queue, intake) = mpsc::channel::<Job>(QUEUE_DEPTH);
+        let intake = Arc::new(Intake::default());
+        let queue = Arc::new(Opened(Arc::clone(&intake)));
         // Capacity 1 between stages: each works at most one block ahead of the next.
         let (to_validate, validating) = std_mpsc::sync_channel::<Vec<VerifiedJob>>(1);
         let (to_persist, persisting) = std_mpsc::sync_channel::<ValidatedBlock>(1);
@@ -189,7 +220,7 @@ impl Sequencer {
         ];
         Ok(Sequencer {
             handle: SequencerHandle {
-                queue,
+                intake: queue,
                 head: published,
             },
             threads,
@@ -212,33 +243,71 @@ impl Sequencer {
 }
 
 impl SequencerHandle {
-    /// Appends a group of submissions; answers one outcome per submission, in order, once the
-    /// block holding them is durable.
-    pub async fn submit(&self, submissions: Vec<Submission>) -> Vec<Outcome> {
+    /// Appends a group of submissions from `client`; answers one outcome per submission, in
+    /// order, once the blocks holding them are durable. A remote client that the intake cannot
+    /// take is refused at once, as a whole (`Busy`, `ClientShare`); envelopes over their actor's
+    /// share are refused one by one (`ActorShare`) and the others go on.
+    pub async fn submit(
+        &self,
+        client: Client,
+        submissions: Vec<Submission>,
+    ) -> Result<Vec<Outcome>, SequencerError> {
         let count = submissions.len();
-        let (reply, answer) = oneshot::channel();
-        if self.queue.send(Job { submissions, reply }).await.is_err() {
-            return (0..count).map(|_| Err(SequencerError::Stopped)).collect();
+        let admitted = match self.intake.0.admit(client, submissions) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return Err(refused(refusal)),
+        };
+        let mut outcomes: Vec<Option<Outcome>> = (0..count).map(|_| None).collect();
+        for (position, actor) in admitted.refused {
+            outcomes[position] = Some(Err(SequencerError::ActorShare { actor }));
         }
-        answer
-            .await
-            .unwrap_or_else(|_| (0..count).map(|_| Err(SequencerError::Stopped)).collect())
+        for (positions, answer) in admitted.answers {
+            let answered = answer.await.unwrap_or_default();
+            let mut answered = answered.into_iter();
+            for position in positions {
+                outcomes[position] = Some(answered.next().unwrap_or(Err(SequencerError::Stopped)));
+            }
+        }
+        let outcomes: Vec<Outcome> = outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or(Err(SequencerError::Stopped)))
+            .collect();
+        let failures = outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Err(SequencerError::Rejected(LedgerError::BadSignature { .. }))
+                )
+            })
+            .count();
+        self.intake.0.charge(client, failures);
+        Ok(outcomes)
     }
 
-    /// Blocking form of [`submit`](Self::submit), for threads outside any async runtime.
+    /// Refuses `client` at once if it may not submit now (its signature budget is spent), so a
+    /// heavy request can be refused before its body is read.
+    pub fn may_submit(&self, client: Client) -> Result<(), SequencerError> {
+        self.intake.0.check(client).map_err(refused)
+    }
+
+    /// Blocking form of [`submit`](Self::submit) for the process itself (threads outside any
+    /// async runtime): waits for room in the intake instead of being refused.
     pub fn submit_blocking(&self, submissions: Vec<Submission>) -> Vec<Outcome> {
         let count = submissions.len();
-        let (reply, answer) = oneshot::channel();
-        if self
-            .queue
-            .blocking_send(Job { submissions, reply })
-            .is_err()
-        {
-            return (0..count).map(|_| Err(SequencerError::Stopped)).collect();
+        let admitted = match self.intake.0.admit(Client::Local, submissions) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return (0..count).map(|_| Err(refused(refusal))).collect(),
+        };
+        let mut outcomes = Vec::with_capacity(count);
+        for (positions, answer) in admitted.answers {
+            let answered = answer.blocking_recv().unwrap_or_default();
+            let mut answered = answered.into_iter();
+            for _ in positions {
+                outcomes.push(answered.next().unwrap_or(Err(SequencerError::Stopped)));
+            }
         }
-        answer
-            .blocking_recv()
-            .unwrap_or_else(|_| (0..count).map(|_| Err(SequencerError::Stopped)).collect())
+        outcomes
     }
 
     /// The latest durable head.
@@ -247,41 +316,41 @@ impl SequencerHandle {
     }
 }
 
+/// A whole submission refused by the intake.
+fn refused(refusal: Refusal) -> SequencerError {
+    match refusal {
+        Refusal::Busy => SequencerError::Busy,
+        Refusal::ClientShare => SequencerError::ClientShare,
+        Refusal::BadSignatures => SequencerError::BadSignatures,
+        Refusal::Closed => SequencerError::Stopped,
+    }
+}
+
 fn verify_stage(
-    mut intake: mpsc::Receiver<Job>,
+    intake: Arc<Intake>,
     store: Store,
     to_commit: std_mpsc::SyncSender<Vec<VerifiedJob>>,
 ) {
-    while let Some(first) = intake.blocking_recv() {
-        let mut jobs = vec![first];
-        let mut count = jobs[0].submissions.len();
-        while count < MAX_BLOCK {
-            match intake.try_recv() {
-                Ok(job) => {
-                    count += job.submissions.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(jobs) = intake.next_block(MAX_BLOCK) {
         if to_commit.send(verify_block(&store, jobs)).is_err() {
             return;
         }
     }
 }
 
-/// Batch-verifies every signature of a block whose key is already registered, on all cores.
+/// Batch-verifies the signatures of a block that name a key of the event's own actor known at
+/// the block's start (at most one per key and envelope), on all cores.
 fn verify_block(store: &Store, jobs: Vec<Job>) -> Vec<VerifiedJob> {
     let items: Vec<(&Envelope, &Event)> = jobs
         .iter()
         .flat_map(|job| job.submissions.iter().map(|s| (&s.envelope, &s.event)))
         .collect();
-    let mut verified = pre_verify(&items, |key_id| {
-        store
-            .key(key_id)
-            .ok()
-            .flatten()
-            .map(|record| record.public_key)
+    let mut verified = pre_verify_bound(&items, |key_id| {
+        store.key(key_id).ok().flatten().map(|record| KnownKey {
+            key: record.public_key,
+            actor: record.actor,
+            live: record.revoked_at.is_none(),
+        })
     })
     .into_iter();
     jobs.into_iter()
