@@ -145,17 +145,30 @@ fn submit(agent: &ureq::Agent, base: &str, bodies: &[Vec<u8>]) -> Answer {
         body.extend_from_slice(b"]}");
         (format!("{base}/v1/entries:batch"), body)
     };
-    let response = match agent
-        .post(&url)
-        .set("content-type", "application/json")
-        .send_bytes(&body)
-    {
-        Ok(response) => response,
-        Err(ureq::Error::Status(status, response)) => {
-            let text = response.into_string().unwrap_or_default();
-            panic!("POST {url}: {status} {text}");
+    // A well-behaved client: pushback (`429`, `503 busy` with `Retry-After`) is waited out and
+    // the same bodies are sent again; nothing of a pushed-back request was written.
+    let mut attempts = 0;
+    let response = loop {
+        match agent
+            .post(&url)
+            .set("content-type", "application/json")
+            .send_bytes(&body)
+        {
+            Ok(response) => break response,
+            Err(ureq::Error::Status(status @ (429 | 503), response)) if attempts < 600 => {
+                assert!(
+                    response.header("retry-after").is_some(),
+                    "POST {url}: {status} without Retry-After"
+                );
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(ureq::Error::Status(status, response)) => {
+                let text = response.into_string().unwrap_or_default();
+                panic!("POST {url}: {status} {text}");
+            }
+            Err(ureq::Error::Transport(_)) => return Answer::Gone,
         }
-        Err(ureq::Error::Transport(_)) => return Answer::Gone,
     };
     let status = response.status();
     // A body cut off by the kill is no answer either.

@@ -154,7 +154,10 @@ fn unknown_query_parameters_are_refused_on_api_routes_and_ignored_on_pages() {
     let world = World::new();
     let miner = world.miner("query-co");
     let before = world.server.head();
-    let signed = envelope(&event::extract("q-1", &miner, "Q-ORE", 10), &[&miner.key]);
+    let signed = envelope(
+        &event::extract("q-1", &miner, "query-co-ORE", 10),
+        &[&miner.key],
+    );
     // POST routes included: the entry must not be written.
     world
         .server
@@ -192,7 +195,10 @@ fn post_bodies_must_be_declared_json() {
     let world = World::new();
     let miner = world.miner("type-co");
     let before = world.server.head();
-    let signed = envelope(&event::extract("t-1", &miner, "T-ORE", 10), &[&miner.key]);
+    let signed = envelope(
+        &event::extract("t-1", &miner, "type-co-ORE", 10),
+        &[&miner.key],
+    );
     for path in ["/v1/entries", "/v1/entries:batch", "/v1/verify"] {
         let response = ureq::post(&world.server.url(path))
             .set("content-type", "text/plain")
@@ -260,7 +266,7 @@ fn flooding_heavy_requests_get_429_while_others_write() {
     assert_eq!(refused.header("retry-after"), Some("1"));
     // Writes of everyone else still go through at once.
     let started = Instant::now();
-    world.submit_ok(&miner, &event::extract("f-1", &miner, "F-ORE", 10));
+    world.submit_ok(&miner, &event::extract("f-1", &miner, "flood-co-ORE", 10));
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(held);
 }
@@ -406,7 +412,9 @@ fn a_client_forging_signatures_is_rate_limited_and_others_are_not() {
     // Real events of a registered actor, each with a forged signature naming its key.
     let forged: Vec<Value> = (0..10_000)
         .map(|i| {
-            let event = event::extract(&format!("x-{i}"), &forger_target, &format!("X-{i}"), 10);
+            let mut event =
+                event::extract(&format!("x-{i}"), &forger_target, &format!("forged-co-X-{i}"), 10);
+            event["log"] = json!(common::LOG);
             json!({
                 "payloadType": lodestone::model::envelope::EVENT_PAYLOAD_TYPE,
                 "payload": common::b64(&serde_json::to_vec(&event).unwrap()),
@@ -434,7 +442,10 @@ fn a_client_forging_signatures_is_rate_limited_and_others_are_not() {
         .server
         .post(
             "/v1/entries",
-            &envelope(&event::extract("h-0", &honest, "H-0", 10), &[&honest.key]),
+            &envelope(
+                &event::extract("h-0", &honest, "honest-co-H-0", 10),
+                &[&honest.key],
+            ),
         )
         .assert_problem(429, "rate_limited");
     // Another client is not touched.
@@ -442,7 +453,10 @@ fn a_client_forging_signatures_is_rate_limited_and_others_are_not() {
         "127.0.0.2",
         addr_of(&world.server.base),
         "/v1/entries",
-        &envelope(&event::extract("h-1", &honest, "H-1", 10), &[&honest.key]),
+        &envelope(
+            &event::extract("h-1", &honest, "honest-co-H-1", 10),
+            &[&honest.key],
+        ),
     );
     assert_eq!(status, 201);
 }

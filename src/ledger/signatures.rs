@@ -238,7 +238,7 @@ mod tests {
     fn signed(actor: &str, signers: &[&SigningKey]) -> (Envelope, Event) {
         let payload = serde_json::to_vec(&serde_json::json!({
             "kind": "extract", "id": "ev-1", "actor": actor, "occurred_at": "2026-03-01T08:00:00Z",
-            "site": "mine", "batch": "B-1", "form": "ore", "mass_g": 10, "elements": ["Nd"],
+            "log": "lodestone.example/rare-earths", "site": "mine", "batch": "B-1", "form": "ore", "mass_g": 10, "elements": ["Nd"],
         }))
         .unwrap();
         let envelope = Envelope::sign(payload, signers).unwrap();
