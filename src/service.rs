@@ -133,6 +133,8 @@ pub struct InitOptions {
     pub authority_name: String,
     /// ISO country of the authority.
     pub authority_country: String,
+    /// The genesis backfill window in days (`None`: the ledger's default, 90).
+    pub backfill_days: Option<u32>,
 }
 
 impl Default for InitOptions {
@@ -142,6 +144,7 @@ impl Default for InitOptions {
             authority: "authority".into(),
             authority_name: "Rare Earth Provenance Registry".into(),
             authority_country: "CH".into(),
+            backfill_days: None,
         }
     }
 }
@@ -170,7 +173,7 @@ pub fn genesis_submission(
     options: &InitOptions,
     authority_key: &SigningKey,
 ) -> Result<Submission, ServiceError> {
-    let genesis = serde_json::json!({
+    let mut genesis = serde_json::json!({
         "kind": "genesis",
         "id": "genesis",
         "actor": options.authority,
@@ -180,6 +183,9 @@ pub fn genesis_submission(
         "country": options.authority_country,
         "public_key": crate::model::PublicKey::new(authority_key.verifying_key()),
     });
+    if let Some(days) = options.backfill_days {
+        genesis["backfill_days"] = serde_json::json!(days);
+    }
     let payload = serde_json::to_vec(&genesis).expect("JSON values serialise");
     let event = Event::from_json(&payload).map_err(|e| ServiceError::InvalidArgument {
         what: "genesis event",

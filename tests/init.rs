@@ -56,6 +56,36 @@ fn init_makes_a_private_complete_ledger_and_never_overwrites() {
 }
 
 #[test]
+fn the_backfill_window_is_fixed_at_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let too_long = run(&[
+        "init",
+        "--data",
+        data.to_str().unwrap(),
+        "--backfill-days",
+        "36501",
+    ]);
+    assert_eq!(too_long.code, Some(2), "{}", too_long.dump());
+    assert!(
+        too_long.stderr.contains("backfill_days"),
+        "{}",
+        too_long.dump()
+    );
+    assert!(!data.exists(), "a refused init leaves nothing");
+    run_ok(&[
+        "init",
+        "--data",
+        data.to_str().unwrap(),
+        "--backfill-days",
+        "365",
+    ]);
+    let genesis = std::fs::read(data.join("log/entries")).unwrap();
+    let text = String::from_utf8_lossy(&genesis);
+    assert!(text.contains("\"backfill_days\":365"), "{text}");
+}
+
+#[test]
 fn serve_refuses_keys_without_a_genesis_and_unknown_layouts() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("ledger");

@@ -275,3 +275,50 @@ mod client {
         }
     }
 }
+
+/// The state is written only after the log is synced, so a state ahead of the log means the
+/// log lost synced entries (here: its last checkpoint slot is cut off, as a truncated file
+/// would). The reopened store serves the intact prefix with a consistent state and refuses
+/// writes, naming both sizes.
+#[test]
+fn a_state_ahead_of_the_log_refuses_writes() {
+    let (store, parts, _faults) = memory();
+    let sequencer = conformance::start(&store);
+    let handle = sequencer.handle();
+    let (_, authority) = suite_keys();
+    let all = scenario_submissions(&authority);
+    for group in [&all[..10], &all[10..20]] {
+        submit(&handle, group)
+            .into_iter()
+            .for_each(|o| drop(o.unwrap()));
+    }
+    drop(handle);
+    sequencer.shutdown(); // flushes the state: it reflects 20 entries
+    drop(store);
+    let checkpoints = &parts.files[3];
+    let bytes = checkpoints.bytes();
+    let slot = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    checkpoints.set_bytes(bytes[..bytes.len() - slot].to_vec());
+
+    let store = parts.reopen().unwrap();
+    assert_eq!(store.head().unwrap().map(|h| h.size), Some(10));
+    let Health::ReadOnly { reason } = store.health() else {
+        panic!("expected read-only, got {:?}", store.health());
+    };
+    assert!(
+        reason.contains("reflects 20 entries") && reason.contains("only 10"),
+        "{reason}"
+    );
+    conformance::check_contents(&store, 10);
+    let sequencer = conformance::start(&store);
+    let outcome = sequencer
+        .handle()
+        .submit_blocking(all[10..11].to_vec())
+        .pop()
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(SequencerError::ReadOnly(_))),
+        "{outcome:?}"
+    );
+    sequencer.shutdown();
+}

@@ -42,6 +42,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         authority: args.authority,
         authority_name: args.authority_name,
         authority_country: args.authority_country,
+        backfill_days: args.backfill_days,
     };
     let report = LogService::init(&DataDir::new(&args.data), &options)
         .with_context(|| format!("cannot create a ledger in {}", args.data.display()))?;

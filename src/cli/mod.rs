@@ -124,6 +124,10 @@ pub struct InitArgs {
     /// ISO 3166-1 country of the authority.
     #[arg(long, default_value = "CH")]
     pub authority_country: String,
+    /// How many days before its signer's registration an event may be dated (fixed at genesis
+    /// for the life of the ledger; at most 36,500) [default: 90]
+    #[arg(long, value_name = "DAYS")]
+    pub backfill_days: Option<u32>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

@@ -300,11 +300,20 @@ impl FileLedger {
         let size = self.log.size();
         let mut applied = self.state.applied()?;
         if applied > size {
+            // The state is written only after the log's block is synced: a state ahead of the
+            // log means the log lost synced (possibly acknowledged) entries. Serve what is left,
+            // consistently, but never sign at those sizes again.
             tracing::warn!(
                 applied,
                 size,
                 "the state reflects more entries than the log holds; rebuilding it from the log"
             );
+            self.refuse_writes(format!(
+                "the ledger state reflects {applied} entries, but the log's files hold only {size}: synced entries \
+                 were lost (a truncated or restored log file). Writes are refused so that the log never signs a \
+                 second history; bring the missing entries back with `lodestone recover --from <a mirror's URL or \
+                 a copy of this ledger>`"
+            ));
             self.state.db().clear()?;
             applied = 0;
         }
