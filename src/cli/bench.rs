@@ -416,7 +416,14 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dag = dag_lane.deep_dag(DEEP_DAG_WIDTH, DEEP_DAG_LAYERS);
     let (dag_root, dag_events) = (dag.root.clone(), dag.events.len());
     ledger::append(&handle, ledger::submissions(&world, dag.events))?;
-    let provenance = load::get_latency(&base, &format!("/v1/batches/{dag_root}/provenance"), 200);
+    let provenance = load::get_latency(
+        &base,
+        &format!(
+            "/v1/batches/{}/provenance",
+            dag_root.as_ref().replace('/', "%2F")
+        ),
+        200,
+    );
     let mut walks = Vec::new();
     let mut walked = 0;
     for _ in 0..50 {
