@@ -19,13 +19,11 @@
 //! Pure computation: no I/O.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand_core::CryptoRngCore;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use super::note::{is_valid_key_name, NoteSignature, SIGNATURE_PREFIX};
@@ -434,32 +432,7 @@ impl CosignatureVerifier {
     }
 }
 
-impl fmt::Display for CosignatureVerifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_text())
-    }
-}
-
-impl FromStr for CosignatureVerifier {
-    type Err = CosignatureError;
-
-    fn from_str(text: &str) -> Result<Self, CosignatureError> {
-        Self::from_text(text)
-    }
-}
-
-impl Serialize for CosignatureVerifier {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_text())
-    }
-}
-
-impl<'de> Deserialize<'de> for CosignatureVerifier {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Self::from_text(&text).map_err(serde::de::Error::custom)
-    }
-}
+text_form!(CosignatureVerifier, CosignatureError);
 
 #[cfg(test)]
 mod tests;

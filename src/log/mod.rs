@@ -17,6 +17,39 @@
 //!
 //! Each module's documentation spells out every byte it hashes or signs.
 
+/// `Display`, `FromStr`, `Serialize` and `Deserialize` of a key type through its one text form
+/// (`to_text` / `from_text`): verifier keys travel as the strings the C2SP specs define.
+macro_rules! text_form {
+    ($ty:ty, $err:ty) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.to_text())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $err;
+
+            fn from_str(text: &str) -> Result<Self, $err> {
+                Self::from_text(text)
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_text())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(d)?;
+                Self::from_text(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 pub mod checkpoint;
 pub mod cosignature;
 pub mod hash;

@@ -299,11 +299,6 @@ impl Persister {
             Ok(()) => {
                 if !block.entries.is_empty() {
                     self.head = head;
-                    if let Some(guard) = &self.guard {
-                        if let Err(e) = guard.remember_coalesced(&self.head.checkpoint) {
-                            tracing::warn!(error = %e, "could not update the checkpoint guard");
-                        }
-                    }
                     self.shared
                         .durable_size
                         .store(self.head.size, Ordering::Release);
@@ -320,6 +315,13 @@ impl Persister {
                         })
                         .collect();
                     let _ = job.reply.send(outcomes);
+                }
+                // After the receipts: the guard is a second line of defence for restores, not
+                // part of what a receipt promises, so its syncs never delay one.
+                if let Some(guard) = self.guard.as_ref().filter(|_| !block.entries.is_empty()) {
+                    if let Err(e) = guard.remember_coalesced(&self.head.checkpoint) {
+                        tracing::warn!(error = %e, "could not update the checkpoint guard");
+                    }
                 }
             }
             Err(failure) => {

@@ -13,13 +13,11 @@
 //! whose id does not match, whose algorithm byte is not `0x01`, or whose key is not 32 bytes.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand_core::CryptoRngCore;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use super::NoteError;
@@ -280,32 +278,7 @@ impl NoteVerifier {
     }
 }
 
-impl fmt::Display for NoteVerifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_text())
-    }
-}
-
-impl FromStr for NoteVerifier {
-    type Err = NoteError;
-
-    fn from_str(text: &str) -> Result<Self, NoteError> {
-        Self::from_text(text)
-    }
-}
-
-impl Serialize for NoteVerifier {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_text())
-    }
-}
-
-impl<'de> Deserialize<'de> for NoteVerifier {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Self::from_text(&text).map_err(serde::de::Error::custom)
-    }
-}
+text_form!(NoteVerifier, NoteError);
 
 #[cfg(test)]
 mod tests {
