@@ -161,8 +161,12 @@ impl TestServer {
         TestServer {
             base: format!("http://{addr}"),
             data,
+            // No pooled connections: the server closes a connection after an early refusal
+            // (a 429 before the body is read) and after 10 s idle; a pooled client would reuse
+            // such a connection and see it end mid-request (docs/API.md, "Limits and pushback").
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(60))
+                .max_idle_connections(0)
                 .build(),
             stop: Some(stop),
             thread: Some(thread),
