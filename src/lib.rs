@@ -18,10 +18,12 @@
 //! - [`http`] and [`cli`]: the edges.
 //! - [`witness`]: a C2SP witness service, and the log's cosigner that gathers a quorum of
 //!   witness cosignatures for its checkpoints.
+//! - [`telemetry`]: metrics, request ids and log output, for operators.
 //! - [`scenario`] (the seed supply chain) and [`synth`] (a synthetic network for benchmarks).
 
 pub mod audit;
 pub mod cli;
+pub mod fuzzing;
 pub mod http;
 pub mod ledger;
 pub mod log;
@@ -31,4 +33,5 @@ pub mod sequencer;
 pub mod service;
 pub mod store;
 pub mod synth;
+pub mod telemetry;
 pub mod witness;

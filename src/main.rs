@@ -2,17 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LODESTONE_LOG")
-                .unwrap_or_else(|_| "lodestone=info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = lodestone::cli::Cli::parse();
+    let cli = match lodestone::cli::Cli::parse_with_config() {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    lodestone::telemetry::init_logging(cli.log_format);
     match lodestone::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {

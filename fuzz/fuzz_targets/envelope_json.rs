@@ -1,4 +1,3 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = lodestone::model::envelope::Envelope::from_json(data);
-});
+//! cargo-fuzz target: see `lodestone::fuzzing::envelope_json`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lodestone::fuzzing::envelope_json(data));

@@ -1,4 +1,3 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = lodestone::model::event::Event::from_json(data);
-});
+//! cargo-fuzz target: see `lodestone::fuzzing::event_json`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lodestone::fuzzing::event_json(data));

@@ -17,7 +17,9 @@
 //! 5. a large ledger (1,000,000 entries by default) appended straight through the sequencer,
 //!    then opened in a fresh process: open time and memory;
 //! 6. abuse: what hostile clients cost a server in its own process ([`abuse`]; alone with
-//!    `--only abuse`).
+//!    `--only abuse`);
+//! 7. telemetry: ingest with metrics and request spans on vs off ([`telemetry`]; alone with
+//!    `--only telemetry`).
 //!
 //! Prints a table on stdout (progress on stderr) and writes every figure as JSON (`--out`).
 
@@ -27,6 +29,7 @@ mod ledger;
 mod load;
 mod raw;
 mod report;
+mod telemetry;
 mod witnessed;
 
 use std::fs;
@@ -72,8 +75,9 @@ pub struct BenchArgs {
     /// off).
     #[arg(long)]
     pub witnesses_only: bool,
-    /// Run one section only: `abuse` (hostile clients; about a minute).
-    #[arg(long, value_parser = ["abuse"])]
+    /// Run one section only: `abuse` (hostile clients; about a minute) or `telemetry`
+    /// (ingest with metrics and request spans on vs off).
+    #[arg(long, value_parser = ["abuse", "telemetry"])]
     pub only: Option<String>,
 }
 
@@ -200,6 +204,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.only.as_deref() == Some("abuse") {
         report.section("abuse (hostile clients, server in its own process)");
         abuse::run(&world, &scratch.0, &mut report)?;
+        return finish(report, &args, started);
+    }
+    let telemetry_plan = telemetry::TelemetryPlan::new(args.quick);
+    if args.only.as_deref() == Some("telemetry") {
+        telemetry::section(&mut report, &world, &scratch.0, &telemetry_plan)?;
         return finish(report, &args, started);
     }
 
@@ -524,6 +533,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     );
 
     witnessed::section(&mut report, &world, &scratch.0, &witness_plan)?;
+    telemetry::section(&mut report, &world, &scratch.0, &telemetry_plan)?;
 
     eprintln!("bench: the append path stage by stage");
     let stages = breakdown::measure(

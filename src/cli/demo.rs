@@ -100,7 +100,7 @@ pub(super) async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    eprintln!("shutting down: finishing queued writes");
+    tracing::info!("shutting down: finishing queued writes");
 }
 
 /// Binds `addr` before anything else happens, so a taken port fails fast and changes nothing.
@@ -182,19 +182,20 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 service.verifier.to_text()
             );
         }
-        eprintln!(
-            "gathering cosignatures from {} witness(es)",
-            policy.witnesses.iter().filter(|w| w.url.is_some()).count()
+        tracing::info!(
+            witnesses = policy.witnesses.iter().filter(|w| w.url.is_some()).count(),
+            "gathering cosignatures"
         );
     }
-    eprintln!(
-        "serving ledger {} ({} entries) from {}",
-        service.origin(),
-        service.handle().head().size,
-        args.data.display()
+    tracing::info!(
+        origin = service.origin(),
+        entries = service.handle().head().size,
+        data = %args.data.display(),
+        version = super::VERSION,
+        "serving ledger"
     );
     if let Health::ReadOnly { reason } = service.store.health() {
-        eprintln!("read-only: {reason}");
+        tracing::warn!(%reason, "read-only: writes are refused");
     }
     serve_until_signal(service, listener, policy, |_| Ok(()))?;
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@
 mod backup;
 mod bench;
 mod client;
+pub mod config;
 mod demo;
 mod demo_dir;
 mod keys;
@@ -29,14 +30,32 @@ pub const DEFAULT_DATA: &str = "./lodestone-data";
 /// The default server address for clients.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
+/// This build's version and the commit it was built from (`lodestone --version`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LODESTONE_COMMIT"),
+    ")"
+);
+
 /// Lodestone — a verifiable provenance ledger for rare earths, from mine to magnet.
 #[derive(Parser, Debug)]
-#[command(name = "lodestone", version, about, long_about = None)]
+#[command(name = "lodestone", version = VERSION, about, long_about = None)]
 #[command(after_help = "Start with `lodestone demo`, then see README.md.")]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines (stderr) are written: `text` for people, `json` (one object per line, with
+    /// the request's span fields) for log collectors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = crate::telemetry::LogFormat::Text,
+        env = "LODESTONE_LOG_FORMAT"
+    )]
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 /// Subcommands.
@@ -101,6 +120,9 @@ pub enum Command {
         after_help = "Examples:\n  lodestone recover --data ./lodestone-data --from https://mirror.example/rare-earths\n  lodestone recover --data ./lodestone-data --from ./backups/newer-copy"
     )]
     Recover(backup::RecoverArgs),
+    /// Check a configuration file for `serve`, `witness serve` and `monitor`.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Append synthetic extraction events directly (crash tests and quick load).
     #[command(hide = true)]
     Loadgen(loadgen::LoadgenArgs),
@@ -151,6 +173,10 @@ pub struct ServeArgs {
     /// [default: $XDG_STATE_HOME/lodestone/checkpoints or ~/.local/state/lodestone/checkpoints]
     #[arg(long, env = "LODESTONE_CHECKPOINT_GUARD", value_name = "DIR")]
     pub checkpoint_guard: Option<PathBuf>,
+    /// A TOML configuration file whose `[serve]` table sets any of these flags (flags and
+    /// LODESTONE_* variables override it; docs/OPERATIONS.md).
+    #[arg(long, env = "LODESTONE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Runs one command; the error, if any, is printed by the caller.
@@ -169,6 +195,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Monitor(args) => monitor::monitor(args),
         Command::Backup(args) => backup::backup(args),
         Command::Recover(args) => backup::recover(args),
+        Command::Config(command) => config::check(command),
         Command::Loadgen(args) => loadgen::loadgen(args),
     }
 }

@@ -60,6 +60,10 @@ pub struct MonitorArgs {
     /// Seconds between rounds.
     #[arg(long, default_value_t = 10)]
     pub interval: u64,
+    /// A TOML configuration file whose `[monitor]` table sets any of these flags (flags and
+    /// LODESTONE_* variables override it; docs/OPERATIONS.md).
+    #[arg(long, env = "LODESTONE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// What the monitor remembers.
@@ -177,7 +181,7 @@ impl Monitor {
         };
         let body = evidence.to_json(self.log.name());
         if let Err(e) = ureq::post(url).send_json(body) {
-            eprintln!("warning: could not post the evidence to {url}: {e}");
+            tracing::warn!(%url, error = %e, "could not post the evidence");
         }
     }
 
@@ -191,7 +195,7 @@ impl Monitor {
                 Ok(Some(note)) => note,
                 Ok(None) => continue,
                 Err(e) => {
-                    eprintln!("warning: {e}");
+                    tracing::warn!(error = %e, "cannot read a witness's checkpoint");
                     continue;
                 }
             };
@@ -199,13 +203,14 @@ impl Monitor {
                 Ok((checkpoint, cosigned)) if cosigned.iter().any(|(n, _)| *n == witness.name) => {
                     found.push((witness.name.clone(), checkpoint, note));
                 }
-                Ok(_) => eprintln!(
-                    "warning: witness {} serves a checkpoint it did not cosign",
-                    witness.name
+                Ok(_) => tracing::warn!(
+                    witness = %witness.name,
+                    "the witness serves a checkpoint it did not cosign"
                 ),
-                Err(e) => eprintln!(
-                    "warning: witness {} serves an invalid checkpoint: {e}",
-                    witness.name
+                Err(e) => tracing::warn!(
+                    witness = %witness.name,
+                    error = %e,
+                    "the witness serves an invalid checkpoint"
                 ),
             }
         }

@@ -62,6 +62,10 @@ pub struct WitnessServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8090", env = "LODESTONE_WITNESS_ADDR")]
     pub addr: SocketAddr,
+    /// A TOML configuration file whose `[witness]` table sets any of these flags (flags and
+    /// LODESTONE_* variables override it; docs/OPERATIONS.md).
+    #[arg(long, env = "LODESTONE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Runs a witness subcommand.
@@ -110,11 +114,11 @@ fn serve(args: WitnessServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(Witness::open(signer, logs, &args.data).with_context(|| {
             format!("cannot open the witness state in {}", args.data.display())
         })?);
-    eprintln!(
-        "witness {} ({}) for {}",
-        witness.signer().name(),
-        witness.signer().verifier(),
-        names.join(", ")
+    tracing::info!(
+        witness = witness.signer().name(),
+        key = %witness.signer().verifier(),
+        logs = %names.join(", "),
+        "witness serving"
     );
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.addr)

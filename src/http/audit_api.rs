@@ -27,7 +27,7 @@ impl From<AuditError> for ApiError {
                 "dag_too_large",
                 e.to_string(),
             ),
-            _ => ApiError::internal(e),
+            _ => ApiError::internal_error(&e),
         }
     }
 }
@@ -221,7 +221,7 @@ pub async fn bundle(State(state): State<AppState>, P(id): P<String>) -> Result<R
     let bundle = blocking(move || {
         build_bundle(&store, &id, &checkpoint, size).map_err(|e| match e {
             BundleError::Audit(e) => ApiError::from(e),
-            other => ApiError::internal(other),
+            other => ApiError::internal_error(&other),
         })
     })
     .await?;

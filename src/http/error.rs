@@ -53,7 +53,18 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong, for a person.
     pub detail: String,
+    /// For a 500: what went wrong, for the operator's log only (never sent).
+    pub cause: Option<String>,
 }
+
+/// Response extension of every problem answer: its code (for metrics).
+#[derive(Clone, Copy, Debug)]
+pub struct ProblemCode(pub &'static str);
+
+/// Response extension of a 500: its cause, logged once by the request's span
+/// (`http::observe`), never sent to the client.
+#[derive(Clone, Debug)]
+pub struct InternalCause(pub String);
 
 /// The JSON body.
 #[derive(Serialize)]
@@ -78,6 +89,7 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            cause: None,
         }
     }
 
@@ -91,14 +103,22 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
 
-    /// A bare 500; the cause is logged, never shown.
+    /// A bare 500; the cause is logged (once, in the request's span, with the request id),
+    /// never shown.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %cause, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; the operator has the details in the server log",
-        )
+        ApiError {
+            cause: Some(cause.to_string()),
+            ..ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; the operator has the details in the server log (quote the request id)",
+            )
+        }
+    }
+
+    /// [`internal`](Self::internal) for an error value: the cause is its whole chain.
+    pub fn internal_error(error: &(dyn std::error::Error + 'static)) -> ApiError {
+        ApiError::internal(crate::telemetry::cause_chain(error))
     }
 
     /// The problem body (also used inside batch results).
@@ -150,6 +170,10 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
         }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
+        response.extensions_mut().insert(ProblemCode(self.code));
         response
     }
 }
@@ -171,7 +195,7 @@ fn ledger_status(code: &str) -> StatusCode {
 impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> ApiError {
         if let LedgerError::State(cause) = &e {
-            return ApiError::internal(cause);
+            return ApiError::internal_error(cause);
         }
         let code = e.code();
         ApiError::new(ledger_status(code), code, e.to_string())

@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 mod guard;
 mod log_api;
+pub mod observe;
 mod pages;
 pub mod receipt;
 pub mod server;
@@ -121,8 +122,23 @@ impl AppState {
     }
 }
 
+/// Whether requests are observed (spans, request ids, HTTP metrics): always in `serve`; the
+/// bench turns it off to measure its cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Telemetry {
+    /// Every request in a span, with an id and metrics (docs/OPERATIONS.md).
+    On,
+    /// None of that.
+    Off,
+}
+
 /// The whole API.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Telemetry::On)
+}
+
+/// [`app`], with or without request telemetry.
+pub fn app_with(state: AppState, telemetry: Telemetry) -> Router {
     let writes = Router::new()
         .route(
             "/v1/entries",
@@ -133,7 +149,7 @@ pub fn app(state: AppState) -> Router {
     let bulk = Router::new()
         .route("/v1/entries:batch", post(write::submit_batch))
         .route("/v1/verify", post(audit_api::verify));
-    Router::new()
+    let router = Router::new()
         .merge(writes)
         .merge(bulk)
         .route("/v1/entries/{index}", get(log_api::get_entry))
@@ -155,7 +171,13 @@ pub fn app(state: AppState) -> Router {
         .route("/batches/{id}", get(pages::batch))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route_layer(axum::middleware::from_fn(guard::check))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(guard::check));
+    let router = match telemetry {
+        Telemetry::On => router.route_layer(axum::middleware::from_fn(observe::route)),
+        Telemetry::Off => router,
+    };
+    let router = router
         .fallback(|| async { ApiError::not_found("no such route; see docs/API.md") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -168,8 +190,48 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
-        ))
-        .with_state(state)
+        ));
+    let router = match telemetry {
+        Telemetry::On => router.layer(axum::middleware::from_fn_with_state(
+            Some(Arc::clone(state.sequencer.metrics())),
+            observe::observe,
+        )),
+        Telemetry::Off => router,
+    };
+    router.with_state(state)
+}
+
+/// `GET /metrics`: the Prometheus text exposition of [`crate::telemetry::Metrics`], with the
+/// log size, intake depth, free disk and witness lag read now.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    let store = state.store.clone();
+    let disk_free_bytes = tokio::task::spawn_blocking(move || store.disk_free())
+        .await
+        .ok()
+        .flatten();
+    let witnesses = state.witnessing.as_ref().map_or_else(Vec::new, |cosigner| {
+        cosigner
+            .status()
+            .into_iter()
+            .map(|(name, status)| (name, status.size))
+            .collect()
+    });
+    let snapshot = crate::telemetry::Snapshot {
+        intake_envelopes: state.sequencer.intake_depth() as u64,
+        log_entries: state.sequencer.head().size,
+        disk_free_bytes,
+        witnesses,
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::telemetry::metrics::CONTENT_TYPE,
+        )],
+        state.sequencer.metrics().render(&snapshot),
+    )
+        .into_response()
 }
 
 /// Readiness: 200 while writes can be taken; 503 with the reason (problem+json, code
@@ -242,4 +304,20 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     server::serve_router(listener, app(state), config, shutdown).await
+}
+
+/// [`serve`] with or without request telemetry (the bench's on/off comparison).
+pub async fn serve_telemetry(
+    listener: TcpListener,
+    state: AppState,
+    telemetry: Telemetry,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    server::serve_router(
+        listener,
+        app_with(state, telemetry),
+        ServeConfig::default(),
+        shutdown,
+    )
+    .await
 }

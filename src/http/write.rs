@@ -77,11 +77,11 @@ pub async fn submit_one(State(state): State<AppState>, request: Request) -> Resp
     let client = client_of(&request);
     let body = match Body::read(request).await {
         Ok(body) => body,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse(&state, e),
     };
     let submission = match parse(&body) {
         Ok(s) => s,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse(&state, e),
     };
     let outcome = match state.sequencer.submit(client, vec![submission]).await {
         Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(SequencerError::Stopped)),
@@ -108,11 +108,17 @@ pub async fn submit_one(State(state): State<AppState>, request: Request) -> Resp
                     (status, Json(body)).into_response()
                 }
                 Ok(Err(e)) => e.into_response(),
-                Err(e) => ApiError::internal(e).into_response(),
+                Err(e) => ApiError::internal_error(&e).into_response(),
             }
         }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => refuse(&state, ApiError::from(e)),
     }
+}
+
+/// Counts a refused submission (`lodestone_events_refused_total`) and answers it.
+fn refuse(state: &AppState, e: ApiError) -> Response {
+    state.sequencer.metrics().refused(e.code);
+    e.into_response()
 }
 
 /// `POST /v1/entries:batch` with `{"envelopes": [...]}`: one result per envelope, in order,
@@ -122,14 +128,14 @@ pub async fn submit_one(State(state): State<AppState>, request: Request) -> Resp
 pub async fn submit_batch(State(state): State<AppState>, request: Request) -> Response {
     let client = client_of(&request);
     if let Err(e) = state.sequencer.may_submit(client) {
-        return ApiError::from(e).into_response();
+        return refuse(&state, ApiError::from(e));
     }
     let _pass = match state.heavy.enter(client_addr(&request)) {
         Ok(pass) => pass,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse(&state, e),
     };
     if let Err(e) = stream::check_length(request.headers(), MAX_BATCH_BODY as u64) {
-        return e.into_response();
+        return refuse(&state, e);
     }
     let reader = stream::pump(
         request.into_body(),
@@ -140,6 +146,7 @@ pub async fn submit_batch(State(state): State<AppState>, request: Request) -> Re
         Some((MAX_ENVELOPE_JSON + READ_BUFFER) as u64),
     );
     let runtime = tokio::runtime::Handle::current();
+    let metrics = std::sync::Arc::clone(state.sequencer.metrics());
     let parsed = tokio::task::spawn_blocking(move || {
         let progress = reader.progress();
         let mut batch = Batch {
@@ -180,8 +187,11 @@ pub async fn submit_batch(State(state): State<AppState>, request: Request) -> Re
             body,
         )
             .into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
+        Ok(Err(e)) => {
+            metrics.refused(e.code);
+            e.into_response()
+        }
+        Err(e) => ApiError::internal_error(&e).into_response(),
     }
 }
 
@@ -268,6 +278,10 @@ impl Batch<'_> {
                     .unwrap_or_else(|| Err(ApiError::from(SequencerError::Stopped))),
             })
             .collect();
+        let metrics = self.state.sequencer.metrics();
+        for refused in merged.iter().filter_map(|r| r.as_ref().err()) {
+            metrics.refused(refused.code);
+        }
         for result in results(&self.state.store, merged) {
             if result["status"].as_u64().is_some_and(|s| s < 300) {
                 self.accepted += 1;

@@ -243,6 +243,8 @@ pub(super) struct Persister {
     pub(super) head: Head,
     /// Where the latest checkpoint is remembered outside the data directory.
     pub(super) guard: Option<Arc<CheckpointGuard>>,
+    /// Blocks and their commit time are counted here.
+    pub(super) metrics: Arc<crate::telemetry::Metrics>,
 }
 
 impl Persister {
@@ -281,11 +283,15 @@ impl Persister {
         } else {
             let started = Instant::now();
             let result = self.store.commit_block(&block, &head);
+            let took = started.elapsed();
             tracing::debug!(
                 entries = block.entries.len(),
-                store_us = started.elapsed().as_micros() as u64,
+                store_us = took.as_micros() as u64,
                 "block stored"
             );
+            if result.is_ok() {
+                self.metrics.block_committed(block.entries.len(), took);
+            }
             result.map_err(|e| {
                 tracing::error!(error = %e, "block commit failed; nothing in it was acknowledged");
                 self.shared.failed_epoch.store(epoch, Ordering::Release);

@@ -265,6 +265,11 @@ impl Intake {
         self.room.notify_all();
     }
 
+    /// Envelopes admitted and not yet answered.
+    pub(super) fn depth(&self) -> usize {
+        self.lock().in_flight
+    }
+
     /// The next block of at most about `max` envelopes, waiting for work; `None` once closed
     /// and drained. One client alone fills the block; with several waiting, each gives one piece.
     pub(super) fn next_block(&self, max: usize) -> Option<Vec<Job>> {

@@ -43,6 +43,7 @@ use crate::model::envelope::Envelope;
 use crate::model::event::Event;
 use crate::model::KeyId;
 use crate::store::{CheckpointGuard, Head, Store, StoreError};
+use crate::telemetry::Metrics;
 
 /// Most submissions one block takes. Bounds the memory and latency of one commit.
 pub const MAX_BLOCK: usize = 4096;
@@ -150,6 +151,7 @@ pub struct Sequencer {
 pub struct SequencerHandle {
     intake: Arc<Opened>,
     head: Arc<RwLock<Arc<Head>>>,
+    metrics: Arc<Metrics>,
 }
 
 /// The intake as the handles hold it: when the last handle goes, the intake closes and the
@@ -170,6 +172,7 @@ impl Sequencer {
         log: LogSigner,
         guard: Option<Arc<CheckpointGuard>>,
     ) -> Result<Sequencer, StoreError> {
+        let metrics = Arc::new(Metrics::new());
         let head = store.head()?.unwrap_or_else(Head::empty);
         let published = Arc::new(RwLock::new(Arc::new(head.clone())));
         let shared = Arc::new(Shared {
@@ -197,6 +200,7 @@ impl Sequencer {
             shared,
             head,
             guard,
+            metrics: Arc::clone(&metrics),
         };
         let spawn = |name: &str, work: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -222,6 +226,7 @@ impl Sequencer {
             handle: SequencerHandle {
                 intake: queue,
                 head: published,
+                metrics,
             },
             threads,
         })
@@ -253,6 +258,7 @@ impl SequencerHandle {
         submissions: Vec<Submission>,
     ) -> Result<Vec<Outcome>, SequencerError> {
         let count = submissions.len();
+        let started = std::time::Instant::now();
         let admitted = match self.intake.0.admit(client, submissions) {
             Ok(admitted) => admitted,
             Err(refusal) => return Err(refused(refusal)),
@@ -282,6 +288,7 @@ impl SequencerHandle {
             })
             .count();
         self.intake.0.charge(client, failures);
+        self.metrics.receipted(started.elapsed());
         Ok(outcomes)
     }
 
@@ -308,6 +315,16 @@ impl SequencerHandle {
             }
         }
         outcomes
+    }
+
+    /// The ledger's metrics (docs/OPERATIONS.md).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Envelopes admitted and not yet answered.
+    pub fn intake_depth(&self) -> usize {
+        self.intake.0.depth()
     }
 
     /// The latest durable head.

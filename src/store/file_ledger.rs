@@ -529,6 +529,10 @@ impl LedgerStore for FileLedger {
         Ok(self.log.bytes() + self.state.db().size_on_disk())
     }
 
+    fn disk_free(&self) -> Option<u64> {
+        self.free_space().map(|(available, _)| available)
+    }
+
     fn health(&self) -> Health {
         if let Some(reason) = self.read_only.lock().expect("read-only lock").clone() {
             return Health::ReadOnly { reason };

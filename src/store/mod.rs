@@ -249,6 +249,11 @@ pub trait LedgerStore: StateView + HashReader + Send + Sync {
     fn size_on_disk(&self) -> Result<u64, StoreError>;
     /// Whether writes can be taken now; tries to clear a past failure first.
     fn health(&self) -> Health;
+    /// Free bytes on the file system holding the data (`None` where that means nothing, as
+    /// for an in-memory store).
+    fn disk_free(&self) -> Option<u64> {
+        None
+    }
     /// Appends a block of entries that come from another copy of this log (a mirror or a
     /// backup), already checked against a checkpoint this log signed, and then replays them into
     /// the state through the ledger's rules. `lodestone recover` uses it; the sequencer never

@@ -71,12 +71,12 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Res
             .into_response(),
         Ok(Err(e)) => {
             if e.status() == 500 {
-                return ApiError::internal(e).into_response();
+                return ApiError::internal_error(&e).into_response();
             }
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
             ApiError::new(status, e.code(), e.to_string()).into_response()
         }
-        Err(join) => ApiError::internal(join).into_response(),
+        Err(join) => ApiError::internal_error(&join).into_response(),
     }
 }
 

@@ -161,6 +161,8 @@ pub fn command(args: &[&str]) -> Command {
         .env_remove("LODESTONE_ADDR")
         .env_remove("LODESTONE_POLICY")
         .env_remove("LODESTONE_WITNESS_POLICY")
+        .env_remove("LODESTONE_CONFIG")
+        .env_remove("LODESTONE_LOG_FORMAT")
         .env_remove("RUST_BACKTRACE")
         .env("LODESTONE_CHECKPOINT_GUARD", guard_dir())
         .env("LODESTONE_LOG", "warn");
@@ -200,12 +202,23 @@ impl Server {
         ready: Option<&str>,
         env: &[(&str, &str)],
     ) -> Result<Server, String> {
+        Server::try_spawn_full(args, ready, env, Stdio::null())
+    }
+
+    /// Like [`Server::try_spawn_with_env`], with the server's stderr (its log) written to
+    /// `stderr`.
+    pub fn try_spawn_full(
+        args: &[&str],
+        ready: Option<&str>,
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Result<Server, String> {
         let mut command = command(args);
         command.envs(env.iter().copied());
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         let mut child = command.spawn().expect("spawn lodestone");
         let stdout = child.stdout.take().expect("piped stdout");
         let (lines_tx, lines_rx) = mpsc::channel::<String>();
