@@ -30,11 +30,17 @@ pub fn app(witness: Arc<Witness>) -> Router {
         .route("/add-checkpoint", post(add_checkpoint))
         .route("/{origin_hash}/checkpoint", get(latest))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route_layer(axum::middleware::from_fn(crate::http::observe::route))
         .fallback(|| async { ApiError::not_found("no such route; see docs/WITNESS.md") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
+        ))
+        // Request ids and spans as on the log's server; the witness keeps no metrics.
+        .layer(axum::middleware::from_fn_with_state(
+            None,
+            crate::http::observe::observe,
         ))
         .with_state(witness)
 }
