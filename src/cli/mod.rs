@@ -9,6 +9,7 @@ mod bench;
 mod client;
 mod demo;
 mod demo_dir;
+mod epcis;
 mod keys;
 mod loadgen;
 mod monitor;
@@ -102,6 +103,9 @@ pub enum Command {
     )]
     Recover(backup::RecoverArgs),
     /// Append synthetic extraction events directly (crash tests and quick load).
+    /// GS1 EPCIS 2.0: import capture documents (export is on the server, docs/EPCIS.md).
+    #[command(subcommand)]
+    Epcis(epcis::EpcisCommand),
     #[command(hide = true)]
     Loadgen(loadgen::LoadgenArgs),
 }
@@ -169,6 +173,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Monitor(args) => monitor::monitor(args),
         Command::Backup(args) => backup::backup(args),
         Command::Recover(args) => backup::recover(args),
+        Command::Epcis(command) => epcis::epcis(command),
         Command::Loadgen(args) => loadgen::loadgen(args),
     }
 }

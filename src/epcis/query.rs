@@ -9,6 +9,17 @@ use serde_json::{Map, Value};
 
 use super::vocab::cbv_word;
 
+/// Every parameter the events resource takes.
+pub const PARAMETERS: &[&str] = &[
+    "eventType",
+    "GE_eventTime",
+    "LT_eventTime",
+    "EQ_bizStep",
+    "MATCH_anyEPCClass",
+    "EQ_bizLocation",
+    "perPage",
+    "nextPageToken",
+];
 /// Events per page when `perPage` is not given.
 pub const DEFAULT_PER_PAGE: usize = 100;
 /// The largest `perPage`.
