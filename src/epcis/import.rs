@@ -404,7 +404,7 @@ fn check_epcis(at: &At, e: Fields<'_>) -> Result<(), Refusal> {
                     "action",
                     format!(
                         "missing; a{} {t} has an action",
-                        if t.starts_with('A') { "n" } else { "" }
+                        if t.starts_with(['A', 'O']) { "n" } else { "" }
                     ),
                 ))
             }
