@@ -737,3 +737,46 @@ fn the_seed_scenario_round_trips_through_epcis() {
     assert_eq!(ids(&again), ids(&exported));
     assert_eq!(without_proof(&again), without_proof(&exported));
 }
+
+#[test]
+fn lgtin_batches_are_exported_as_themselves_hashed_as_digital_links_and_imported_back() {
+    let world = World::new();
+    let key = common::fixed_key("gs1-miner");
+    let mut registration =
+        world.register_event("gs1-miner", &["miner"], &["gs1-miner-mine"], &[&key]);
+    // The registry's batch id prefix in LGTIN form is the participant's GS1 company prefix.
+    registration["prefixes"] = json!(["urn:epc:class:lgtin:4012345."]);
+    world.submit_ok(&world.authority.clone(), &registration);
+    let actor = common::Actor {
+        id: "gs1-miner".into(),
+        key,
+    };
+    let lgtin = "urn:epc:class:lgtin:4012345.012345.LOT1";
+    world.submit_ok(
+        &actor,
+        &common::event::extract("ev-lgtin-1", &actor, lgtin, 1_234_567),
+    );
+
+    let doc = world.server.get("/v1/epcis/events").assert_json(200);
+    assert_valid(&schema(), &doc);
+    let event = doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]
+        .as_object()
+        .unwrap()
+        .clone();
+    assert_eq!(event["quantityList"][0]["epcClass"], lgtin);
+    assert_eq!(event["quantityList"][0]["quantity"].to_string(), "1234.567");
+    let pre = lodestone::epcis::hash::pre_hash(&event, &Prefixes::default());
+    assert!(
+        pre.contains("epcClass=https://id.gs1.org/01/04012345123456/10/LOT1"),
+        "{pre}"
+    );
+
+    let document =
+        lodestone::epcis::export::document(vec![Value::Object(event)], "2026-01-01T00:00:00Z");
+    let imported = import_document(&document, &profile()).unwrap();
+    let EventBody::Extract(x) = &imported[0].event.body else {
+        panic!("{imported:?}")
+    };
+    assert_eq!((x.batch.as_str(), x.mass_g.get()), (lgtin, 1_234_567));
+    assert_eq!(imported[0].event.actor.as_str(), "gs1-miner");
+}
