@@ -19,11 +19,13 @@
 //! - [`witness`]: a C2SP witness service, and the log's cosigner that gathers a quorum of
 //!   witness cosignatures for its checkpoints.
 //! - [`telemetry`]: metrics, request ids and log output, for operators.
+//! - [`epcis`]: GS1 EPCIS 2.0 / CBV 2.0 mapping, event hash and query parameters (pure).
 //! - [`scenario`] (the seed supply chain) and [`synth`] (a synthetic network for benchmarks).
 
 pub mod audit;
 pub mod cli;
 pub mod fuzzing;
+pub mod epcis;
 pub mod http;
 pub mod ledger;
 pub mod log;

@@ -13,6 +13,7 @@
 //!    loop), single at a steady offered 2,000 events/s (open loop) for latency;
 //! 3. reads over HTTP: provenance of a batch with a ~1,000-node upstream DAG (when the route
 //!    exists), inclusion proofs;
+//!    EPCIS 2.0 export throughput and `/v1/epcis/events` pages of 1,000 ([`epcis`]);
 //! 4. the full replay audit of that ledger (as `lodestone verify --data`), disk use per entry;
 //! 5. a large ledger (1,000,000 entries by default) appended straight through the sequencer,
 //!    then opened in a fresh process: open time and memory;
@@ -25,6 +26,7 @@
 
 mod abuse;
 mod breakdown;
+mod epcis;
 mod ledger;
 mod load;
 mod raw;
@@ -486,6 +488,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "log_size": size,
         }),
     );
+
+    eprintln!("bench: EPCIS export");
+    epcis::section(&mut report, &base)?;
 
     let disk = main.service.store.size_on_disk()?;
     let _ = stop.send(());

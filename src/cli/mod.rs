@@ -10,6 +10,7 @@ mod client;
 pub mod config;
 mod demo;
 mod demo_dir;
+mod epcis;
 mod keys;
 mod loadgen;
 mod monitor;
@@ -123,6 +124,9 @@ pub enum Command {
     /// Check a configuration file for `serve`, `witness serve` and `monitor`.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// GS1 EPCIS 2.0: import capture documents (export is on the server, docs/EPCIS.md).
+    #[command(subcommand)]
+    Epcis(epcis::EpcisCommand),
     /// Append synthetic extraction events directly (crash tests and quick load).
     #[command(hide = true)]
     Loadgen(loadgen::LoadgenArgs),
@@ -196,6 +200,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::backup(args),
         Command::Recover(args) => backup::recover(args),
         Command::Config(command) => config::check(command),
+        Command::Epcis(command) => epcis::epcis(command),
         Command::Loadgen(args) => loadgen::loadgen(args),
     }
 }

@@ -7,6 +7,7 @@
 //! no input makes a handler panic.
 
 mod audit_api;
+mod epcis_api;
 pub mod error;
 mod extract;
 mod guard;
@@ -165,6 +166,7 @@ pub fn app_with(state: AppState, telemetry: Telemetry) -> Router {
         .route("/v1/batches/{id}/downstream", get(audit_api::downstream))
         .route("/v1/batches/{id}/bundle", get(audit_api::bundle))
         .route("/v1/sites/{id}/downstream", get(audit_api::site_downstream))
+        .merge(epcis_routes())
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
         .route("/", get(pages::overview))
@@ -232,6 +234,13 @@ async fn metrics(
         state.sequencer.metrics().render(&snapshot),
     )
         .into_response()
+}
+
+/// The GS1 EPCIS 2.0 routes (docs/EPCIS.md), registered in one place.
+fn epcis_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/batches/{id}/epcis", get(epcis_api::batch_document))
+        .route("/v1/epcis/events", get(epcis_api::events))
 }
 
 /// Readiness: 200 while writes can be taken; 503 with the reason (problem+json, code
