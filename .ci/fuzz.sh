@@ -23,8 +23,8 @@ fi
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 targets="$(cargo +nightly fuzz list)"
-echo "== cargo fuzz build (sanitizer none, debug assertions on)"
-cargo +nightly fuzz build --sanitizer none --debug-assertions --release >/dev/null
+# No separate `cargo fuzz build`: it builds with other flags than `run`, so everything would be
+# built twice. The first `run` builds all of it; the others reuse it.
 for target in $targets; do
     mkdir -p "$scratch/$target"
     echo "== fuzz $target for ${seconds}s"

@@ -20,6 +20,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tile_path", tile_path),
     ("bundle_json", bundle_json),
     ("witness_formats", witness_formats),
+    ("epcis_document", epcis_document),
 ];
 
 /// A bincode entry: whatever decodes re-encodes to the same bytes.
@@ -85,5 +86,29 @@ pub fn witness_formats(data: &[u8]) {
         let _ = crate::log::tlog_proof::TlogProof::parse(text);
         let _ = crate::log::cosignature::Cosignature::parse_line(text);
         let _ = crate::log::cosignature::CosignatureVerifier::from_text(text);
+    }
+}
+
+/// An EPCIS 2.0 capture document through the import profile, and EPCIS query parameters: either
+/// converted or refused with located reasons, never a panic.
+pub fn epcis_document(data: &[u8]) {
+    use crate::epcis::import::{import_document, ImportProfile};
+    if let Ok(document) = serde_json::from_slice::<serde_json::Value>(data) {
+        let profile = ImportProfile {
+            names: crate::epcis::vocab::Names::new("fuzz.example/log"),
+            log: "fuzz.example/log".to_owned(),
+            default_actor: "fuzz-co".parse().ok(),
+        };
+        if let Err(refusals) = import_document(&document, &profile) {
+            assert!(!refusals.is_empty(), "a refusal without a reason");
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let pairs: Vec<(String, String)> = text
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let _ = crate::epcis::query::EventQuery::parse(&pairs);
     }
 }
