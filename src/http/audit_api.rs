@@ -61,7 +61,8 @@ pub async fn actors(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 /// `GET /v1/actors/{id}`.
 #[utoipa::path(get, path = "/v1/actors/{id}", tag = "audit", operation_id = "get_actor",
     summary = "One participant",
-    params(("id" = String, Path, description = "Actor id")),
+    params(("id" = String, Path, description = "Actor id",
+            pattern = "^[a-z0-9][a-z0-9-]{1,63}$", example = "lynas")),
     responses((status = 200, description = "The actor", body = ref("#/components/schemas/Actor"))),
     extensions(("x-problems" = json!(["bad_id", "not_found"]))))]
 pub async fn actor(
@@ -80,7 +81,8 @@ pub async fn actor(
 /// `GET /v1/batches/{id}`: state and history (every entry that touched it, decoded).
 #[utoipa::path(get, path = "/v1/batches/{id}", tag = "audit", operation_id = "get_batch",
     summary = "A batch's state and history",
-    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)")),
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001")),
     responses((status = 200, description = "The batch and every entry that touched it",
                body = ref("#/components/schemas/Batch"))),
     extensions(("x-problems" = json!(["bad_id", "not_found"]))))]
@@ -172,7 +174,8 @@ struct Shares<'a> {
 /// `GET /v1/batches/{id}/provenance[?dag=false]`.
 #[utoipa::path(get, path = "/v1/batches/{id}/provenance", tag = "audit", operation_id = "provenance",
     summary = "Upstream DAG and origin shares",
-    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)"), ProvenanceQuery),
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001"), ProvenanceQuery),
     responses((status = 200, description = "The origin shares, with the DAG unless `dag=false`",
                body = ref("#/components/schemas/ProvenanceAnswer"))),
     extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
@@ -198,7 +201,8 @@ pub async fn provenance(
 /// `GET /v1/batches/{id}/downstream`.
 #[utoipa::path(get, path = "/v1/batches/{id}/downstream", tag = "audit", operation_id = "downstream",
     summary = "Everything made from a batch (recall)",
-    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)")),
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001")),
     responses((status = 200, description = "Every batch containing material of it",
                body = ref("#/components/schemas/Downstream"))),
     extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
@@ -215,7 +219,8 @@ pub async fn downstream(
 /// `GET /v1/sites/{id}/downstream`: recall by mine.
 #[utoipa::path(get, path = "/v1/sites/{id}/downstream", tag = "audit", operation_id = "site_downstream",
     summary = "Everything made from a mine's extractions (recall by mine)",
-    params(("id" = String, Path, description = "Site id")),
+    params(("id" = String, Path, description = "Site id",
+            pattern = "^[a-z0-9][a-z0-9-]{1,63}$", example = "mount-weld")),
     responses((status = 200, description = "Every batch containing material from the site",
                body = ref("#/components/schemas/Downstream"))),
     extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
@@ -244,7 +249,8 @@ pub async fn site_downstream(
 /// `GET /v1/batches/{id}/bundle`: the offline-verifiable bundle against the latest checkpoint.
 #[utoipa::path(get, path = "/v1/batches/{id}/bundle", tag = "audit", operation_id = "bundle",
     summary = "Offline-verifiable provenance bundle (docs/schemas/bundle.schema.json)",
-    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)")),
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001")),
     responses((status = 200, description = "The bundle", body = ref("#/components/schemas/Bundle"))),
     extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
 pub async fn bundle(State(state): State<AppState>, P(id): P<String>) -> Result<Response, ApiError> {

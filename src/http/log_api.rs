@@ -86,6 +86,7 @@ pub(super) fn canonical_index(raw: &str) -> Result<u64, ApiError> {
 pub struct EntryQuery {
     /// Add an inclusion proof of the entry in the tree of this size (`index < SIZE <=` the
     /// log size).
+    #[param(example = 5)]
     proof: Option<u64>,
 }
 
@@ -93,7 +94,7 @@ pub struct EntryQuery {
 #[utoipa::path(get, path = "/v1/entries/{index}", tag = "log", operation_id = "get_entry",
     summary = "One entry, optionally with an inclusion proof",
     params(("index" = String, Path, description = "Entry index: a u64 in canonical decimal",
-            pattern = "^(?:0|[1-9][0-9]{0,19})$"), EntryQuery),
+            pattern = "^(?:0|[1-9][0-9]{0,19})$", example = "3"), EntryQuery),
     responses((status = 200, description = "The entry", body = ref("#/components/schemas/Entry"))),
     extensions(("x-problems" = json!(["bad_path", "size_beyond_log", "index_beyond_size", "not_found"]))))]
 pub async fn get_entry(
@@ -195,8 +196,10 @@ fn inclusion_at(
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
     /// The entry.
+    #[param(example = 3)]
     index: u64,
     /// The tree size (default: the log's size).
+    #[param(example = 5)]
     size: Option<u64>,
 }
 
@@ -233,8 +236,10 @@ pub async fn inclusion(
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     /// The older tree size.
+    #[param(example = 2)]
     from: u64,
     /// The newer tree size (default: the log's size).
+    #[param(example = 5)]
     to: Option<u64>,
 }
 

@@ -302,7 +302,8 @@ fn provenance_body(p: &Provenance) -> String {
 /// `GET /batches/{id}`: a batch's provenance as a page.
 #[utoipa::path(get, path = "/batches/{id}", tag = "pages", operation_id = "batch_page",
     summary = "Web page: a batch's provenance",
-    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)")),
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001")),
     responses((status = 200, description = "HTML", content_type = "text/html", body = String)),
     extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
 pub async fn batch(State(state): State<AppState>, P(id): P<String>) -> Result<Response, ApiError> {

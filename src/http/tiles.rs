@@ -39,7 +39,8 @@ pub async fn checkpoint(State(state): State<AppState>) -> Response {
 /// `GET /tile/...`: a hash tile or an entry bundle, if the log is large enough to have it.
 #[utoipa::path(get, path = "/tile/{*path}", tag = "c2sp", operation_id = "tile",
     summary = "C2SP tlog-tiles: a hash tile or an entry bundle",
-    params(("path" = String, Path, description = "The rest of the tile path, several segments: `<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`, N in three-digit groups (`x001/x234/067`)")),
+    params(("path" = String, Path, description = "The rest of the tile path, several segments: `<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`, N in three-digit groups (`x001/x234/067`)",
+            pattern = "^(?:entries|[0-9]+)/(?:x[0-9]{3}/)*[0-9]{3}(?:\\.p/[0-9]+)?$", example = "0/000.p/5")),
     responses((status = 200, description = "The tile's bytes (immutable)",
                content_type = "application/octet-stream", body = ref("#/components/schemas/Binary"))),
     extensions(("x-problems" = json!(["bad_tile_path", "not_found"]))))]

@@ -59,7 +59,7 @@ pub fn witnessed_checkpoint(state: &AppState) -> Option<Response> {
 #[utoipa::path(get, path = "/v1/entries/{index}/proof", tag = "witness", operation_id = "entry_proof",
     summary = "C2SP tlog-proof of an entry against the latest witnessed checkpoint",
     params(("index" = String, Path, description = "Entry index: a u64 in canonical decimal",
-            pattern = "^(?:0|[1-9][0-9]{0,19})$")),
+            pattern = "^(?:0|[1-9][0-9]{0,19})$", example = "3")),
     responses((status = 200, description = "The `.tlog-proof` text (c2sp.org/tlog-proof@v1)",
                content_type = "text/plain", body = String)),
     extensions(("x-problems" = json!(["bad_path", "not_found", "not_witnessed"]))))]

@@ -234,11 +234,11 @@ fn written_here() -> Vec<(&'static str, Value)> {
                 "type": "object", "additionalProperties": false,
                 "required": ["type", "title", "status", "detail", "code"],
                 "properties": {
-                    "type": {"type": "string", "pattern": "^/problems/[a-z_]+$"},
+                    "type": {"type": "string", "pattern": "^/problems/[a-z0-9_]+$"},
                     "title": {"type": "string", "minLength": 1},
                     "status": {"type": "integer", "minimum": 400, "maximum": 599},
                     "detail": {"type": "string", "minLength": 1},
-                    "code": {"type": "string", "pattern": "^[a-z_]+$"},
+                    "code": {"type": "string", "pattern": "^[a-z0-9_]+$"},
                 }
             }),
         ),
