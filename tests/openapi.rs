@@ -86,7 +86,11 @@ fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
 fn the_document_is_openapi_3_1_and_every_reference_resolves() {
     let server = TestServer::start();
     let doc = served(&server);
-    assert_eq!(doc, openapi::document().json, "the server serves the built document");
+    assert_eq!(
+        doc,
+        openapi::document().json,
+        "the server serves the built document"
+    );
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
 
@@ -104,7 +108,10 @@ fn the_document_is_openapi_3_1_and_every_reference_resolves() {
     for (path, method, operation) in operations(&doc) {
         let what = format!("{} {path}", method.to_uppercase());
         let id = operation["operationId"].as_str().unwrap_or_default();
-        assert!(ids.insert(id.to_owned()), "{what}: operationId `{id}` is not unique");
+        assert!(
+            ids.insert(id.to_owned()),
+            "{what}: operationId `{id}` is not unique"
+        );
         // Path templates and path parameters name the same things.
         let in_template: BTreeSet<String> = path
             .split('{')
@@ -146,7 +153,10 @@ fn the_document_is_openapi_3_1_and_every_reference_resolves() {
         }
     }
     for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
-        let _ = validator(&doc, &json!({ "$ref": format!("#/components/schemas/{name}") }));
+        let _ = validator(
+            &doc,
+            &json!({ "$ref": format!("#/components/schemas/{name}") }),
+        );
         assert!(schema.is_object(), "component {name}");
     }
 }
@@ -194,7 +204,12 @@ fn concrete(template: &str, operation: &Value) -> String {
     path
 }
 
-fn request_raw(server: &TestServer, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Reply {
+fn request_raw(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &[u8])>,
+) -> Reply {
     let agent = ureq::AgentBuilder::new().max_idle_connections(0).build();
     let request = agent.request(method, &server.url(path));
     let result = match body {
@@ -209,7 +224,13 @@ fn request_raw(server: &TestServer, method: &str, path: &str, body: Option<(&str
     let content_type = response.header("content-type").unwrap_or("").to_owned();
     let mut body = Vec::new();
     std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
-    Reply { status, content_type, cache_control: None, headers: vec![], body }
+    Reply {
+        status,
+        content_type,
+        cache_control: None,
+        headers: vec![],
+        body,
+    }
 }
 
 #[test]
@@ -241,12 +262,18 @@ fn every_documented_operation_is_routed_and_follows_the_query_and_body_rules() {
             plain.text()
         );
         if plain.status == 404 {
-            assert!(!plain.text().contains("no such route"), "{what} is not routed");
+            assert!(
+                !plain.text().contains("no such route"),
+                "{what} is not routed"
+            );
         }
 
         let probed = request_raw(&server, &method, &format!("{path}?bogus=1"), body);
         if lenient {
-            assert_eq!(probed.status, plain.status, "{what}?bogus=1 on a lenient route");
+            assert_eq!(
+                probed.status, plain.status,
+                "{what}?bogus=1 on a lenient route"
+            );
         } else {
             probed.assert_problem(400, "bad_query");
             strict += 1;
@@ -262,7 +289,12 @@ fn every_documented_operation_is_routed_and_follows_the_query_and_body_rules() {
     assert_eq!(size(), before, "no probe wrote anything");
 
     // Numbers in paths are canonical.
-    for path in ["/v1/entries/01", "/v1/entries/+1", "/v1/entries/01/proof", "/v1/entries/1%20/proof"] {
+    for path in [
+        "/v1/entries/01",
+        "/v1/entries/+1",
+        "/v1/entries/01/proof",
+        "/v1/entries/1%20/proof",
+    ] {
         server.get(path).assert_problem(400, "bad_path");
     }
 }
@@ -272,10 +304,17 @@ fn every_documented_operation_is_routed_and_follows_the_query_and_body_rules() {
 fn check(doc: &Value, template: &str, method: &str, reply: &Reply) {
     let what = format!("{} {template} → {}", method.to_uppercase(), reply.status);
     let response = &doc["paths"][template][method]["responses"][reply.status.to_string()];
-    assert!(response.is_object(), "{what}: status not declared; body {}", reply.text());
+    assert!(
+        response.is_object(),
+        "{what}: status not declared; body {}",
+        reply.text()
+    );
     let media = reply.content_type.split(';').next().unwrap().trim();
     let content = &response["content"][media];
-    assert!(content.is_object(), "{what}: content type {media} not declared");
+    assert!(
+        content.is_object(),
+        "{what}: content type {media} not declared"
+    );
     if media.ends_with("json") {
         let instance: Value = reply.json();
         let validator = validator(doc, &content["schema"]);
@@ -302,10 +341,22 @@ fn real_responses_validate_against_their_declared_schemas() {
         ("/v1/entries/{index}", format!("/v1/entries/{size}")),
         ("/v1/entries/{index}", "/v1/entries/3?proof=2".into()),
         ("/v1/entries/{index}/proof", "/v1/entries/3/proof".into()),
-        ("/v1/proofs/inclusion", "/v1/proofs/inclusion?index=3&size=5".into()),
-        ("/v1/proofs/inclusion", format!("/v1/proofs/inclusion?index=1&size={}", size + 1)),
-        ("/v1/proofs/consistency", "/v1/proofs/consistency?from=2&to=5".into()),
-        ("/v1/proofs/consistency", "/v1/proofs/consistency?from=5&to=2".into()),
+        (
+            "/v1/proofs/inclusion",
+            "/v1/proofs/inclusion?index=3&size=5".into(),
+        ),
+        (
+            "/v1/proofs/inclusion",
+            format!("/v1/proofs/inclusion?index=1&size={}", size + 1),
+        ),
+        (
+            "/v1/proofs/consistency",
+            "/v1/proofs/consistency?from=2&to=5".into(),
+        ),
+        (
+            "/v1/proofs/consistency",
+            "/v1/proofs/consistency?from=5&to=2".into(),
+        ),
         ("/v1/actors", "/v1/actors".into()),
         ("/v1/actors/{id}", "/v1/actors/lynas".into()),
         ("/v1/actors/{id}", "/v1/actors/Not_An_Id".into()),
@@ -328,34 +379,88 @@ fn real_responses_validate_against_their_declared_schemas() {
         let id = batch.as_str();
         for (template, path) in [
             ("/v1/batches/{id}", format!("/v1/batches/{id}")),
-            ("/v1/batches/{id}/provenance", format!("/v1/batches/{id}/provenance")),
-            ("/v1/batches/{id}/provenance", format!("/v1/batches/{id}/provenance?dag=false")),
-            ("/v1/batches/{id}/downstream", format!("/v1/batches/{id}/downstream")),
+            (
+                "/v1/batches/{id}/provenance",
+                format!("/v1/batches/{id}/provenance"),
+            ),
+            (
+                "/v1/batches/{id}/provenance",
+                format!("/v1/batches/{id}/provenance?dag=false"),
+            ),
+            (
+                "/v1/batches/{id}/downstream",
+                format!("/v1/batches/{id}/downstream"),
+            ),
             ("/batches/{id}", format!("/batches/{id}")),
         ] {
             check(&doc, template, "get", &server.get(&path));
         }
         let bundle = server.get(&format!("/v1/batches/{id}/bundle"));
         check(&doc, "/v1/batches/{id}/bundle", "get", &bundle);
-        check(&doc, "/v1/verify", "post", &server.post("/v1/verify", &bundle.body));
+        check(
+            &doc,
+            "/v1/verify",
+            "post",
+            &server.post("/v1/verify", &bundle.body),
+        );
     }
-    check(&doc, "/v1/batches/{id}", "get", &server.get("/v1/batches/NO-SUCH-BATCH"));
-    check(&doc, "/v1/sites/{id}/downstream", "get", &server.get("/v1/sites/mount-weld/downstream"));
-    check(&doc, "/v1/sites/{id}/downstream", "get", &server.get("/v1/sites/nowhere/downstream"));
-    check(&doc, "/v1/verify", "post", &server.post("/v1/verify", b"[1, 2]"));
+    check(
+        &doc,
+        "/v1/batches/{id}",
+        "get",
+        &server.get("/v1/batches/NO-SUCH-BATCH"),
+    );
+    check(
+        &doc,
+        "/v1/sites/{id}/downstream",
+        "get",
+        &server.get("/v1/sites/mount-weld/downstream"),
+    );
+    check(
+        &doc,
+        "/v1/sites/{id}/downstream",
+        "get",
+        &server.get("/v1/sites/nowhere/downstream"),
+    );
+    check(
+        &doc,
+        "/v1/verify",
+        "post",
+        &server.post("/v1/verify", b"[1, 2]"),
+    );
 
     // Writes: an identical retry (200 and the receipt), a refusal, a batch with both.
     let first = serde_json::to_vec(&envelopes[1]).unwrap();
-    check(&doc, "/v1/entries", "post", &server.post("/v1/entries", &first));
-    check(&doc, "/v1/entries", "post", &server.post("/v1/entries", b"{}"));
+    check(
+        &doc,
+        "/v1/entries",
+        "post",
+        &server.post("/v1/entries", &first),
+    );
+    check(
+        &doc,
+        "/v1/entries",
+        "post",
+        &server.post("/v1/entries", b"{}"),
+    );
     let mut forged = envelopes[2].clone();
     forged["signatures"][0]["sig"] = json!(common::b64(&[7; 64]));
-    check(&doc, "/v1/entries", "post", &server.post("/v1/entries", &serde_json::to_vec(&forged).unwrap()));
+    check(
+        &doc,
+        "/v1/entries",
+        "post",
+        &server.post("/v1/entries", &serde_json::to_vec(&forged).unwrap()),
+    );
     let batch = json!({"envelopes": [envelopes[1], forged, {"payloadType": 1}]});
     let reply = server.post("/v1/entries:batch", &serde_json::to_vec(&batch).unwrap());
     assert_eq!(reply.json()["accepted"], 1, "{}", reply.text());
     check(&doc, "/v1/entries:batch", "post", &reply);
-    check(&doc, "/v1/entries:batch", "post", &server.post("/v1/entries:batch", b"{\"other\": []}"));
+    check(
+        &doc,
+        "/v1/entries:batch",
+        "post",
+        &server.post("/v1/entries:batch", b"{\"other\": []}"),
+    );
     assert_eq!(server.log().size, size, "nothing new was written");
 }
 
@@ -376,7 +481,11 @@ fn problem_code_statuses_agree_with_the_api_docs() {
         };
         let known = lodestone::http::error::status_of(code)
             .unwrap_or_else(|| panic!("docs/API.md lists `{code}`, which no error has"));
-        assert_eq!(known.as_u16(), status, "`{code}`: docs/API.md says {status}");
+        assert_eq!(
+            known.as_u16(),
+            status,
+            "`{code}`: docs/API.md says {status}"
+        );
         rows += 1;
     }
     assert!(rows > 50, "only {rows} code rows in docs/API.md");
@@ -387,11 +496,17 @@ fn problem_code_statuses_agree_with_the_api_docs() {
 fn design_references_resolve() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let design = std::fs::read_to_string(root.join("docs/DESIGN.md")).unwrap();
+    // Sections are headings (`### 3.1 Validation`) and numbered items (`- **2.1 Signed events**`).
     let sections: BTreeSet<String> = design
         .lines()
-        .filter(|l| l.starts_with('#'))
-        .filter_map(|l| l.trim_start_matches('#').split_whitespace().next())
+        .filter_map(|l| {
+            l.strip_prefix('#')
+                .map(|h| h.trim_start_matches('#'))
+                .or_else(|| l.strip_prefix("- **"))
+        })
+        .filter_map(|l| l.split_whitespace().next())
         .map(|n| n.trim_end_matches('.').to_owned())
+        .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()))
         .collect();
     let mut files = vec![root.join("README.md")];
     let mut pending = vec![root.join("src"), root.join("docs"), root.join("tests")];

@@ -3,7 +3,7 @@
 //! `routes!(handler)`, and the handler's `#[utoipa::path]` attribute is both its place in the
 //! router and its operation in the document. The document is served at `GET /openapi.json`.
 //!
-//! The request checks of [`super::guard`] read the document too: which query parameters an
+//! The request checks of `src/http/guard.rs` read the document too: which query parameters an
 //! operation takes, and whether it has a JSON body. So a route missing from the document cannot
 //! pass unnoticed: the guard answers it `500 internal` (and logs why), and tests/openapi.rs
 //! checks that no route is registered around the table.
@@ -19,7 +19,7 @@
 //!   `unsupported_media_type` on operations with a JSON body; and `timeout` and `internal`
 //!   everywhere;
 //! - `Retry-After` on `429` and `503` answers;
-//! - the component schemas ([`components`]), two of them from docs/schemas/.
+//! - the component schemas (`src/http/openapi/components.rs`), two of them from docs/schemas/.
 //!
 //! How to add a route: docs/DESIGN.md §5.1.
 
