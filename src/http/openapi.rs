@@ -203,7 +203,8 @@ fn finish_operation(operation: &mut Value) -> OperationRules {
         .is_some();
     // utoipa writes a `u64` as `format: int64`, which tools read as the i64 range; the server
     // takes the whole u64 range.
-    for parameter in operation["parameters"].as_array_mut().into_iter().flatten() {
+    let parameters = operation.get_mut("parameters").and_then(Value::as_array_mut);
+    for parameter in parameters.into_iter().flatten() {
         let schema = &mut parameter["schema"];
         if schema["format"] == "int64" && schema["minimum"] == 0 && schema["maximum"].is_null() {
             if let Some(o) = schema.as_object_mut() {
