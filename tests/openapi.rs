@@ -109,7 +109,9 @@ fn the_document_is_openapi_3_1_and_every_reference_resolves() {
     fn no_nulls(value: &Value, at: &str) {
         match value {
             Value::Null => panic!("null at {at}"),
-            Value::Object(o) => o.iter().for_each(|(k, v)| no_nulls(v, &format!("{at}/{k}"))),
+            Value::Object(o) => o
+                .iter()
+                .for_each(|(k, v)| no_nulls(v, &format!("{at}/{k}"))),
             Value::Array(a) => a.iter().for_each(|v| no_nulls(v, at)),
             _ => {}
         }

@@ -314,7 +314,10 @@ fn a_witnessed_bundle_and_its_policy_report_match_their_schemas() {
     );
 }
 
-/// A real bundle with one thing changed, for the negative tests.
+/// One change to a document, for the negative tests.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
+/// A well-formed bundle (real values, shortened), for the negative tests.
 fn minimal_bundle() -> Value {
     json!({
         "format": "lodestone-bundle/v1",
@@ -331,7 +334,7 @@ fn the_bundle_schema_refuses_mutated_bundles() {
     let schema = validator(BUNDLE_SCHEMA);
     let good = minimal_bundle();
     assert_valid(&schema, &good, "the base bundle");
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "another format",
             Box::new(|b| b["format"] = json!("lodestone-bundle/v2")),
@@ -427,7 +430,7 @@ fn the_report_schema_refuses_mutated_reports() {
     let schema = validator(REPORT_SCHEMA);
     let good = passed_bundle_report();
     assert_valid(&schema, &good, "the base report");
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "verified with a failure",
             Box::new(|r| r["failures"] = json!([{"location": "bundle", "problem": "x"}])),

@@ -1,5 +1,5 @@
 //! The route table and the OpenAPI 3.1 description of the HTTP API, made from the same
-//! registration (utoipa and utoipa-axum): every route is added once, in [`routes`], as
+//! registration (utoipa and utoipa-axum): every route is added once, in [`routes()`], as
 //! `routes!(handler)`, and the handler's `#[utoipa::path]` attribute is both its place in the
 //! router and its operation in the document. The document is served at `GET /openapi.json`.
 //!
@@ -116,7 +116,7 @@ impl ApiDoc {
     }
 }
 
-/// The document, built once from [`routes`].
+/// The document, built once from [`routes()`].
 pub fn document() -> &'static ApiDoc {
     static DOC: OnceLock<ApiDoc> = OnceLock::new();
     DOC.get_or_init(|| {
@@ -203,7 +203,9 @@ fn finish_operation(operation: &mut Value) -> OperationRules {
         .is_some();
     // utoipa writes a `u64` as `format: int64`, which tools read as the i64 range; the server
     // takes the whole u64 range.
-    let parameters = operation.get_mut("parameters").and_then(Value::as_array_mut);
+    let parameters = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut);
     for parameter in parameters.into_iter().flatten() {
         let schema = &mut parameter["schema"];
         if schema["format"] == "int64" && schema["minimum"] == 0 && schema["maximum"].is_null() {
