@@ -50,12 +50,21 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `GET /v1/actors`.
+#[utoipa::path(get, path = "/v1/actors", tag = "audit", operation_id = "list_actors",
+    summary = "The participant registry",
+    responses((status = 200, description = "Every actor, by id", body = ref("#/components/schemas/Actors"))))]
 pub async fn actors(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let actors = state.store.actors().map_err(ApiError::internal)?;
     Ok(Json(json!({ "actors": actors })))
 }
 
 /// `GET /v1/actors/{id}`.
+#[utoipa::path(get, path = "/v1/actors/{id}", tag = "audit", operation_id = "get_actor",
+    summary = "One participant",
+    params(("id" = String, Path, description = "Actor id",
+            pattern = "^[a-z0-9][a-z0-9-]{1,63}$", example = "lynas")),
+    responses((status = 200, description = "The actor", body = ref("#/components/schemas/Actor"))),
+    extensions(("x-problems" = json!(["bad_id", "not_found"]))))]
 pub async fn actor(
     State(state): State<AppState>,
     P(id): P<String>,
@@ -70,6 +79,13 @@ pub async fn actor(
 }
 
 /// `GET /v1/batches/{id}`: state and history (every entry that touched it, decoded).
+#[utoipa::path(get, path = "/v1/batches/{id}", tag = "audit", operation_id = "get_batch",
+    summary = "A batch's state and history",
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001")),
+    responses((status = 200, description = "The batch and every entry that touched it",
+               body = ref("#/components/schemas/Batch"))),
+    extensions(("x-problems" = json!(["bad_id", "not_found"]))))]
 pub async fn batch(
     State(state): State<AppState>,
     P(id): P<String>,
@@ -138,7 +154,9 @@ fn batch_view(record: &crate::ledger::BatchRecord) -> Value {
     })
 }
 
-#[derive(serde::Deserialize)]
+/// `?dag=false`.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProvenanceQuery {
     /// `false` leaves the upstream DAG out of the answer (origin shares only).
@@ -154,6 +172,13 @@ struct Shares<'a> {
 }
 
 /// `GET /v1/batches/{id}/provenance[?dag=false]`.
+#[utoipa::path(get, path = "/v1/batches/{id}/provenance", tag = "audit", operation_id = "provenance",
+    summary = "Upstream DAG and origin shares",
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001"), ProvenanceQuery),
+    responses((status = 200, description = "The origin shares, with the DAG unless `dag=false`",
+               body = ref("#/components/schemas/ProvenanceAnswer"))),
+    extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
 pub async fn provenance(
     State(state): State<AppState>,
     P(id): P<String>,
@@ -174,6 +199,13 @@ pub async fn provenance(
 }
 
 /// `GET /v1/batches/{id}/downstream`.
+#[utoipa::path(get, path = "/v1/batches/{id}/downstream", tag = "audit", operation_id = "downstream",
+    summary = "Everything made from a batch (recall)",
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001")),
+    responses((status = 200, description = "Every batch containing material of it",
+               body = ref("#/components/schemas/Downstream"))),
+    extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
 pub async fn downstream(
     State(state): State<AppState>,
     P(id): P<String>,
@@ -185,6 +217,13 @@ pub async fn downstream(
 }
 
 /// `GET /v1/sites/{id}/downstream`: recall by mine.
+#[utoipa::path(get, path = "/v1/sites/{id}/downstream", tag = "audit", operation_id = "site_downstream",
+    summary = "Everything made from a mine's extractions (recall by mine)",
+    params(("id" = String, Path, description = "Site id",
+            pattern = "^[a-z0-9][a-z0-9-]{1,63}$", example = "mount-weld")),
+    responses((status = 200, description = "Every batch containing material from the site",
+               body = ref("#/components/schemas/Downstream"))),
+    extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
 pub async fn site_downstream(
     State(state): State<AppState>,
     P(id): P<String>,
@@ -208,6 +247,12 @@ pub async fn site_downstream(
 }
 
 /// `GET /v1/batches/{id}/bundle`: the offline-verifiable bundle against the latest checkpoint.
+#[utoipa::path(get, path = "/v1/batches/{id}/bundle", tag = "audit", operation_id = "bundle",
+    summary = "Offline-verifiable provenance bundle (docs/schemas/bundle.schema.json)",
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001")),
+    responses((status = 200, description = "The bundle", body = ref("#/components/schemas/Bundle"))),
+    extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
 pub async fn bundle(State(state): State<AppState>, P(id): P<String>) -> Result<Response, ApiError> {
     let id: BatchId = parse_id("batch id", &id)?;
     let head = state.sequencer.head();
@@ -241,6 +286,12 @@ pub async fn bundle(State(state): State<AppState>, P(id): P<String>) -> Result<R
 
 /// `POST /v1/verify`: checks a bundle with this log's key; the same report as
 /// `lodestone verify-bundle --json`. The bundle is parsed as it streams in, never held as text.
+#[utoipa::path(post, path = "/v1/verify", tag = "audit", operation_id = "verify_bundle",
+    summary = "Check a bundle with this log's key (docs/schemas/verify-report.schema.json)",
+    request_body = ref("#/components/schemas/Bundle"),
+    responses((status = 200, description = "The report; `verified` is the verdict",
+               body = ref("#/components/schemas/BundleReport"))),
+    extensions(("x-problems" = json!(["body_too_large", "bad_body", "busy", "rate_limited"]))))]
 pub async fn verify(
     State(state): State<AppState>,
     request: axum::extract::Request,

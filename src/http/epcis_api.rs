@@ -116,6 +116,13 @@ async fn blocking<T: Send + 'static>(
 
 /// `GET /v1/batches/{id}/epcis`: every supply-chain event of the batch's upstream DAG (the
 /// entries its provenance walk touches), in log order, as an `EPCISDocument`.
+#[utoipa::path(get, path = "/v1/batches/{id}/epcis", tag = "epcis", operation_id = "batch_epcis",
+    summary = "A batch's upstream events as a GS1 EPCIS 2.0 EPCISDocument (docs/EPCIS.md)",
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001")),
+    responses((status = 200, description = "An EPCISDocument (JSON-LD), valid against GS1's EPCIS 2.0 JSON Schema",
+               body = ref("#/components/schemas/EpcisDocument"))),
+    extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
 pub async fn batch_document(
     State(state): State<AppState>,
     P(id): P<String>,
@@ -145,6 +152,21 @@ pub async fn batch_document(
 
 /// `GET /v1/epcis/events`: the EPCIS 2.0 REST query interface's events resource. Pages follow
 /// the `Link: <…>; rel="next"` header (its `nextPageToken` is the entry index to go on from).
+#[utoipa::path(get, path = "/v1/epcis/events", tag = "epcis", operation_id = "epcis_events",
+    summary = "EPCIS 2.0 query interface, events resource: an EPCISQueryDocument, paged",
+    params(
+        ("eventType" = Option<String>, Query, description = "ObjectEvent or TransformationEvent"),
+        ("GE_eventTime" = Option<String>, Query, description = "Events at or after this time (RFC 3339)"),
+        ("LT_eventTime" = Option<String>, Query, description = "Events before this time (RFC 3339)"),
+        ("EQ_bizStep" = Option<String>, Query, description = "CBV step (bare or URI)"),
+        ("MATCH_anyEPCClass" = Option<String>, Query, description = "Class-level identifier of a batch"),
+        ("EQ_bizLocation" = Option<String>, Query, description = "Site identifier"),
+        ("perPage" = Option<u32>, Query, description = "Events per page, 1–1000 (default 100)"),
+        ("nextPageToken" = Option<String>, Query, description = "From the previous page's Link header"),
+    ),
+    responses((status = 200, description = "An EPCISQueryDocument; `Link: <…>; rel=\"next\"` when there is more",
+               body = ref("#/components/schemas/EpcisDocument"))),
+    extensions(("x-problems" = json!(["bad_query"]))))]
 pub async fn events(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let axum::extract::Query(pairs) =
         axum::extract::Query::<Vec<(String, String)>>::try_from_uri(request.uri())

@@ -42,7 +42,51 @@ pub const CODES: &[&str] = &[
     "timeout",
     "bad_id",
     "dag_too_large",
+    "storage_unavailable",
+    "read_only",
+    "not_ready",
+    "not_witnessed",
 ];
+
+/// The status every problem code comes with (one code, one status: docs/API.md); `None` for a
+/// string that is no code. tests/openapi.rs checks it against the code tables of docs/API.md.
+pub fn status_of(code: &str) -> Option<StatusCode> {
+    if LedgerError::CODES.contains(&code) {
+        return Some(ledger_status(code));
+    }
+    Some(match code {
+        "not_found" => StatusCode::NOT_FOUND,
+        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
+        "bad_path"
+        | "bad_query"
+        | "bad_body"
+        | "size_beyond_log"
+        | "index_beyond_size"
+        | "bad_tile_path"
+        | "malformed_envelope"
+        | "bad_base64"
+        | "bad_payload_type"
+        | "bad_signature_format"
+        | "malformed_event"
+        | "malformed_batch"
+        | "bad_id" => StatusCode::BAD_REQUEST,
+        "body_too_large" | "payload_too_large" | "entry_too_large" | "batch_too_large"
+        | "envelope_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "busy"
+        | "unavailable"
+        | "storage_unavailable"
+        | "read_only"
+        | "not_ready"
+        | "not_witnessed" => StatusCode::SERVICE_UNAVAILABLE,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "genesis_not_allowed" => StatusCode::FORBIDDEN,
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        "timeout" => StatusCode::REQUEST_TIMEOUT,
+        "dag_too_large" => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => return None,
+    })
+}
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,48 +1,43 @@
 //! Request checks common to every route, run after routing (so the route's pattern is known) and
-//! before any handler (docs/API.md, "Conventions"):
+//! before any handler (docs/API.md, "Conventions"); what each route takes comes from its
+//! operation in the API description (src/http/openapi.rs):
 //!
-//! - on `/v1/…` and C2SP routes, a query parameter the route does not take is refused with
-//!   `400 bad_query` — on POST routes too — instead of being ignored; HTML pages and `/healthz`
-//!   ignore unknown parameters (browsers and monitors add their own);
-//! - a POST body must be declared `content-type: application/json` (parameters such as
+//! - on `/v1/…` and C2SP routes (every operation not tagged `pages` or `health`), a query parameter the route does not take is refused with
+//!   `400 bad_query` — on POST routes too — instead of being ignored; HTML pages and the health
+//!   probes ignore unknown parameters (browsers and monitors add their own);
+//! - a body (operations with a JSON request body) must be declared `content-type: application/json` (parameters such as
 //!   `charset` allowed), else `415 unsupported_media_type`.
 
+use std::collections::BTreeSet;
+
 use axum::extract::{MatchedPath, Query, Request};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
 use super::ApiError;
 
-/// The query parameters a route takes, by route pattern and method; `None`: not checked.
-fn known_parameters(pattern: &str, method: &Method) -> Option<&'static [&'static str]> {
-    Some(match pattern {
-        "/" | "/batches/{id}" | "/healthz" => return None,
-        "/v1/entries" if method == Method::GET => &["start", "limit"],
-        "/v1/entries/{index}" => &["proof"],
-        "/v1/proofs/inclusion" => &["index", "size"],
-        "/v1/proofs/consistency" => &["from", "to"],
-        "/v1/batches/{id}/provenance" => &["dag"],
-        "/v1/epcis/events" => crate::epcis::query::PARAMETERS,
-        _ => &[],
-    })
-}
-
-/// The POST routes, whose bodies are JSON.
-const JSON_BODIES: &[&str] = &["/v1/entries", "/v1/entries:batch", "/v1/verify"];
-
-/// The checks, as an axum `route_layer` middleware.
+/// The checks, as an axum `route_layer` middleware. What each route takes is read from the API
+/// description ([`super::openapi::document`]): a route missing from it is a bug, answered `500`.
 pub async fn check(matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
     let pattern = matched
         .as_ref()
         .map_or_else(|| request.uri().path(), MatchedPath::as_str)
         .to_owned();
-    if let Some(known) = known_parameters(&pattern, request.method()) {
-        if let Err(e) = check_query(&request, known) {
+    let Some(rules) = super::openapi::document().rules(&pattern, request.method()) else {
+        return ApiError::internal(format!(
+            "route `{} {pattern}` is not in the API description: register it in \
+             src/http/openapi.rs (docs/DESIGN.md §5.1)",
+            request.method()
+        ))
+        .into_response();
+    };
+    if !rules.lenient {
+        if let Err(e) = check_query(&request, &rules.query) {
             return e.into_response();
         }
     }
-    if request.method() == Method::POST && JSON_BODIES.contains(&pattern.as_str()) {
+    if rules.json_body {
         if let Err(e) = check_json(&request) {
             return e.into_response();
         }
@@ -50,16 +45,13 @@ pub async fn check(matched: Option<MatchedPath>, request: Request, next: Next) -
     next.run(request).await
 }
 
-fn check_query(request: &Request, known: &[&str]) -> Result<(), ApiError> {
+fn check_query(request: &Request, known: &BTreeSet<String>) -> Result<(), ApiError> {
     if request.uri().query().is_none_or(str::is_empty) {
         return Ok(());
     }
     let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
         .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
-    match pairs
-        .iter()
-        .find(|(name, _)| !known.contains(&name.as_str()))
-    {
+    match pairs.iter().find(|(name, _)| !known.contains(name)) {
         None => Ok(()),
         Some((name, _)) if known.is_empty() => Err(ApiError::bad_request(
             "bad_query",
@@ -69,7 +61,7 @@ fn check_query(request: &Request, known: &[&str]) -> Result<(), ApiError> {
             "bad_query",
             format!(
                 "unknown query parameter `{name}`: this route takes {}",
-                known.join(", ")
+                known.iter().cloned().collect::<Vec<_>>().join(", ")
             ),
         )),
     }

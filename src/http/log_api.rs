@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::IntoParams;
 
 use crate::ledger::StateView;
 use crate::log::tree::{consistency_proof, inclusion_proof, root_hash, HashReader, NodeId};
@@ -20,6 +21,10 @@ use super::{ApiError, AppState};
 pub const MAX_PAGE: u64 = 1000;
 
 /// `GET /v1/log`: who this log is and where it stands.
+#[utoipa::path(get, path = "/v1/log", tag = "log", operation_id = "log_info",
+    summary = "Who this log is and where it stands",
+    responses((status = 200, description = "Origin, verifier key, authority, size, root and the latest checkpoint",
+               body = ref("#/components/schemas/LogInfo"))))]
 pub async fn log_info(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let head = state.sequencer.head();
     let genesis = state.store.genesis().map_err(ApiError::internal)?;
@@ -62,7 +67,7 @@ pub fn entry_json(store: &Store, index: u64) -> Result<Value, ApiError> {
 
 /// A path index as a `u64` written canonically: decimal digits, no sign, no leading zero — so
 /// one entry has one URL (`/v1/entries/01` and `/v1/entries/+1` are refused, not entry 1).
-fn canonical_index(raw: &str) -> Result<u64, ApiError> {
+pub(super) fn canonical_index(raw: &str) -> Result<u64, ApiError> {
     match raw.parse::<u64>() {
         Ok(index) if index.to_string() == raw => Ok(index),
         _ => Err(ApiError::bad_request(
@@ -74,13 +79,24 @@ fn canonical_index(raw: &str) -> Result<u64, ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+/// `?proof=SIZE`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EntryQuery {
+    /// Add an inclusion proof of the entry in the tree of this size (`index < SIZE <=` the
+    /// log size).
+    #[param(example = 5)]
     proof: Option<u64>,
 }
 
 /// `GET /v1/entries/{index}[?proof=SIZE]`.
+#[utoipa::path(get, path = "/v1/entries/{index}", tag = "log", operation_id = "get_entry",
+    summary = "One entry, optionally with an inclusion proof",
+    params(("index" = String, Path, description = "Entry index: a u64 in canonical decimal",
+            pattern = "^(?:0|[1-9][0-9]{0,19})$", example = "3"), EntryQuery),
+    responses((status = 200, description = "The entry", body = ref("#/components/schemas/Entry"))),
+    extensions(("x-problems" = json!(["bad_path", "size_beyond_log", "index_beyond_size", "not_found"]))))]
 pub async fn get_entry(
     State(state): State<AppState>,
     P(index): P<String>,
@@ -102,15 +118,24 @@ pub async fn get_entry(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+/// `?start=&limit=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    /// First entry of the page (default 0).
     #[serde(default)]
     start: u64,
+    /// Entries in the page: 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
 /// `GET /v1/entries?start=&limit=`: a page of entries (default 100, at most 1000).
+#[utoipa::path(get, path = "/v1/entries", tag = "log", operation_id = "list_entries",
+    summary = "A page of entries",
+    params(PageQuery),
+    responses((status = 200, description = "The page", body = ref("#/components/schemas/EntryPage"))))]
 pub async fn list_entries(
     State(state): State<AppState>,
     Q(page): Q<PageQuery>,
@@ -165,14 +190,26 @@ fn inclusion_at(
     Ok((root, proof))
 }
 
-#[derive(Deserialize)]
+/// `?index=&size=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
+    /// The entry.
+    #[param(example = 3)]
     index: u64,
+    /// The tree size (default: the log's size).
+    #[param(example = 5)]
     size: Option<u64>,
 }
 
 /// `GET /v1/proofs/inclusion?index=&size=` (size defaults to the current log size).
+#[utoipa::path(get, path = "/v1/proofs/inclusion", tag = "log", operation_id = "inclusion_proof",
+    summary = "RFC 9162 inclusion proof",
+    params(InclusionQuery),
+    responses((status = 200, description = "The proof and the root it leads to",
+               body = ref("#/components/schemas/InclusionProof"))),
+    extensions(("x-problems" = json!(["size_beyond_log", "index_beyond_size"]))))]
 pub async fn inclusion(
     State(state): State<AppState>,
     Q(query): Q<InclusionQuery>,
@@ -193,14 +230,26 @@ pub async fn inclusion(
     })))
 }
 
-#[derive(Deserialize)]
+/// `?from=&to=`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
+    /// The older tree size.
+    #[param(example = 2)]
     from: u64,
+    /// The newer tree size (default: the log's size).
+    #[param(example = 5)]
     to: Option<u64>,
 }
 
 /// `GET /v1/proofs/consistency?from=&to=` (to defaults to the current log size).
+#[utoipa::path(get, path = "/v1/proofs/consistency", tag = "log", operation_id = "consistency_proof",
+    summary = "RFC 9162 consistency proof",
+    params(ConsistencyQuery),
+    responses((status = 200, description = "The proof and both roots",
+               body = ref("#/components/schemas/ConsistencyProof"))),
+    extensions(("x-problems" = json!(["size_beyond_log"]))))]
 pub async fn consistency(
     State(state): State<AppState>,
     Q(query): Q<ConsistencyQuery>,

@@ -13,6 +13,7 @@ mod extract;
 mod guard;
 mod log_api;
 pub mod observe;
+pub mod openapi;
 mod pages;
 pub mod receipt;
 pub mod server;
@@ -26,10 +27,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
-use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
@@ -133,48 +132,18 @@ pub enum Telemetry {
     Off,
 }
 
-/// The whole API.
+/// The whole API: the route table of [`openapi::routes`] (which is also the API description),
+/// the request checks, and the layers every request passes.
 pub fn app(state: AppState) -> Router {
     app_with(state, Telemetry::On)
 }
 
 /// [`app`], with or without request telemetry.
 pub fn app_with(state: AppState, telemetry: Telemetry) -> Router {
-    let writes = Router::new()
-        .route(
-            "/v1/entries",
-            post(write::submit_one).get(log_api::list_entries),
-        )
-        .layer(DefaultBodyLimit::max(MAX_ENTRY_BODY));
-    // Their bodies are streamed with their own limits (MAX_BATCH_BODY, MAX_BUNDLE_BODY).
-    let bulk = Router::new()
-        .route("/v1/entries:batch", post(write::submit_batch))
-        .route("/v1/verify", post(audit_api::verify));
-    let router = Router::new()
-        .merge(writes)
-        .merge(bulk)
-        .route("/v1/entries/{index}", get(log_api::get_entry))
-        .route("/v1/entries/{index}/proof", get(witnessed::entry_proof))
-        .route("/v1/witnesses", get(witnessed::witnesses))
-        .route("/v1/proofs/inclusion", get(log_api::inclusion))
-        .route("/v1/proofs/consistency", get(log_api::consistency))
-        .route("/v1/log", get(log_api::log_info))
-        .route("/v1/actors", get(audit_api::actors))
-        .route("/v1/actors/{id}", get(audit_api::actor))
-        .route("/v1/batches/{id}", get(audit_api::batch))
-        .route("/v1/batches/{id}/provenance", get(audit_api::provenance))
-        .route("/v1/batches/{id}/downstream", get(audit_api::downstream))
-        .route("/v1/batches/{id}/bundle", get(audit_api::bundle))
-        .route("/v1/sites/{id}/downstream", get(audit_api::site_downstream))
-        .merge(epcis_routes())
-        .route("/checkpoint", get(tiles::checkpoint))
-        .route("/tile/{*path}", get(tiles::tile))
-        .route("/", get(pages::overview))
-        .route("/batches/{id}", get(pages::batch))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route_layer(axum::middleware::from_fn(guard::check));
+    // Built now, not at the first request: the guard reads it.
+    let _ = openapi::document();
+    let (routes, _) = openapi::routes().split_for_parts();
+    let router = routes.route_layer(axum::middleware::from_fn(guard::check));
     let router = match telemetry {
         Telemetry::On => router.route_layer(axum::middleware::from_fn(observe::route)),
         Telemetry::Off => router,
@@ -205,7 +174,11 @@ pub fn app_with(state: AppState, telemetry: Telemetry) -> Router {
 
 /// `GET /metrics`: the Prometheus text exposition of [`crate::telemetry::Metrics`], with the
 /// log size, intake depth, free disk and witness lag read now.
-async fn metrics(
+#[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "metrics",
+    summary = "Prometheus metrics (text format 0.0.4; docs/OPERATIONS.md §3)",
+    responses((status = 200, description = "The metrics",
+               content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
+pub async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
     let store = state.store.clone();
@@ -236,18 +209,25 @@ async fn metrics(
         .into_response()
 }
 
-/// The GS1 EPCIS 2.0 routes (docs/EPCIS.md), registered in one place.
-fn epcis_routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/batches/{id}/epcis", get(epcis_api::batch_document))
-        .route("/v1/epcis/events", get(epcis_api::events))
+
+/// Liveness: `200 ok` whenever the process answers at all.
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz",
+    summary = "Liveness",
+    responses((status = 200, description = "`ok`", content_type = "text/plain", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok\n"
 }
 
 /// Readiness: 200 while writes can be taken; 503 with the reason (problem+json, code
 /// `not_ready`) while they cannot — full disk, failing storage, or a log that refuses writes
 /// because it is behind its own signed checkpoint. Reads keep working either way; `/healthz`
 /// stays plain liveness.
-async fn readyz(
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "readyz",
+    summary = "Readiness to take writes",
+    responses((status = 200, description = "Writes can be accepted",
+               body = ref("#/components/schemas/Ready"))),
+    extensions(("x-problems" = json!(["not_ready"]))))]
+pub async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
     let store = state.store.clone();

@@ -82,12 +82,22 @@ code,pre{{font:13px ui-monospace,monospace;background:#f3f4f8;padding:.1rem .3re
 }
 
 /// `GET /?batch=ID`; other parameters are ignored (a page for people).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Lookup {
+    /// A batch id: redirects to its page.
     batch: Option<String>,
 }
 
 /// `GET /`: what this log is, where it stands, the participants and the latest entries.
+#[utoipa::path(get, path = "/", tag = "pages", operation_id = "overview_page",
+    summary = "Web page: the log, its participants, the latest entries",
+    params(Lookup),
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html", body = String),
+        (status = 303, description = "`?batch=ID`: to the batch's page",
+         headers(("location" = String, description = "`/batches/{id}`")))),
+    extensions(("x-problems" = json!(["bad_query"]))))]
 pub async fn overview(
     State(state): State<AppState>,
     Q(lookup): Q<Lookup>,
@@ -290,6 +300,12 @@ fn provenance_body(p: &Provenance) -> String {
 }
 
 /// `GET /batches/{id}`: a batch's provenance as a page.
+#[utoipa::path(get, path = "/batches/{id}", tag = "pages", operation_id = "batch_page",
+    summary = "Web page: a batch's provenance",
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001")),
+    responses((status = 200, description = "HTML", content_type = "text/html", body = String)),
+    extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large"]))))]
 pub async fn batch(State(state): State<AppState>, P(id): P<String>) -> Result<Response, ApiError> {
     let id: BatchId = id
         .parse()

@@ -16,6 +16,11 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// `GET /checkpoint`: the latest signed checkpoint, `text/plain`; with a witness policy, the
 /// latest one with a witness quorum and its cosignatures.
+#[utoipa::path(get, path = "/checkpoint", tag = "c2sp", operation_id = "checkpoint",
+    summary = "C2SP signed checkpoint (with a witness policy: the latest one with a quorum)",
+    responses((status = 200, description = "A C2SP tlog-checkpoint in a signed note",
+               content_type = "text/plain", body = String)),
+    extensions(("x-problems" = json!(["not_witnessed"]))))]
 pub async fn checkpoint(State(state): State<AppState>) -> Response {
     if let Some(witnessed) = super::witnessed::witnessed_checkpoint(&state) {
         return witnessed;
@@ -32,6 +37,13 @@ pub async fn checkpoint(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /tile/...`: a hash tile or an entry bundle, if the log is large enough to have it.
+#[utoipa::path(get, path = "/tile/{*path}", tag = "c2sp", operation_id = "tile",
+    summary = "C2SP tlog-tiles: a hash tile or an entry bundle",
+    params(("path" = String, Path, description = "The rest of the tile path, several segments: `<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`, N in three-digit groups (`x001/x234/067`)",
+            pattern = "^(?:entries|[0-9]+)/(?:x[0-9]{3}/)*[0-9]{3}(?:\\.p/[0-9]+)?$", example = "0/000.p/5")),
+    responses((status = 200, description = "The tile's bytes (immutable)",
+               content_type = "application/octet-stream", body = ref("#/components/schemas/Binary"))),
+    extensions(("x-problems" = json!(["bad_tile_path", "not_found"]))))]
 pub async fn tile(State(state): State<AppState>, P(rest): P<String>) -> Result<Response, ApiError> {
     let path = format!("tile/{rest}");
     let tile = TilePath::parse(&path).map_err(|e| {

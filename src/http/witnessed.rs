@@ -56,7 +56,18 @@ pub fn witnessed_checkpoint(state: &AppState) -> Option<Response> {
 
 /// `GET /v1/entries/{index}/proof`: a `.tlog-proof` for the entry against the latest witnessed
 /// checkpoint, with the entry's leaf bytes as `extra`.
-pub async fn entry_proof(State(state): State<AppState>, P(index): P<u64>) -> Response {
+#[utoipa::path(get, path = "/v1/entries/{index}/proof", tag = "witness", operation_id = "entry_proof",
+    summary = "C2SP tlog-proof of an entry against the latest witnessed checkpoint",
+    params(("index" = String, Path, description = "Entry index: a u64 in canonical decimal",
+            pattern = "^(?:0|[1-9][0-9]{0,19})$", example = "3")),
+    responses((status = 200, description = "The `.tlog-proof` text (c2sp.org/tlog-proof@v1)",
+               content_type = "text/plain", body = String)),
+    extensions(("x-problems" = json!(["bad_path", "not_found", "not_witnessed"]))))]
+pub async fn entry_proof(State(state): State<AppState>, P(index): P<String>) -> Response {
+    let index = match super::log_api::canonical_index(&index) {
+        Ok(index) => index,
+        Err(e) => return e.into_response(),
+    };
     let log_size = state.sequencer.head().size;
     if index >= log_size {
         return ApiError::not_found(format!(
@@ -101,6 +112,9 @@ pub async fn entry_proof(State(state): State<AppState>, P(index): P<u64>) -> Res
 
 /// `GET /v1/witnesses`: the policy's quorum, the latest witnessed checkpoint and each
 /// witness's status as the log sees it.
+#[utoipa::path(get, path = "/v1/witnesses", tag = "witness", operation_id = "witnesses",
+    summary = "The witnessed checkpoint and each witness's status",
+    responses((status = 200, description = "The policy's state", body = ref("#/components/schemas/Witnesses"))))]
 pub async fn witnesses(State(state): State<AppState>) -> Json<Value> {
     let Some(cosigner) = &state.witnessing else {
         return Json(json!({ "policy": false, "witnessed": null, "witnesses": {} }));

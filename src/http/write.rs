@@ -73,6 +73,19 @@ fn submission(envelope: Envelope) -> Result<Submission, ApiError> {
 
 /// `POST /v1/entries`: `201` and a receipt, or `200` and the original receipt for an identical
 /// retry.
+#[utoipa::path(post, path = "/v1/entries", tag = "write", operation_id = "submit_entry",
+    summary = "Submit one signed envelope",
+    request_body = ref("#/components/schemas/Envelope"),
+    responses(
+        (status = 201, description = "Appended and durable: the receipt",
+         body = ref("#/components/schemas/Receipt")),
+        (status = 200, description = "An identical retry: the original receipt",
+         body = ref("#/components/schemas/Receipt"))),
+    extensions(("x-problems" = json!(["body_too_large", "bad_body",
+        "malformed_envelope", "bad_base64", "bad_payload_type", "payload_too_large",
+        "bad_signature_format", "malformed_event", "genesis_not_allowed", "entry_too_large",
+        "busy", "rate_limited", "unavailable", "storage_unavailable", "read_only",
+        "ledger_rules"]))))]
 pub async fn submit_one(State(state): State<AppState>, request: Request) -> Response {
     let client = client_of(&request);
     let body = match Body::read(request).await {
@@ -125,6 +138,14 @@ fn refuse(state: &AppState, e: ApiError) -> Response {
 /// each `{"status": 201|200, "receipt": {...}}` or `{"status": 4xx, "problem": {...}}`. The
 /// envelopes are appended in order (later ones may depend on earlier ones); each is accepted or
 /// rejected on its own.
+#[utoipa::path(post, path = "/v1/entries:batch", tag = "write", operation_id = "submit_batch",
+    summary = "Submit many envelopes in order, one result each",
+    request_body = ref("#/components/schemas/EnvelopeBatch"),
+    responses((status = 200, description = "One result per envelope, in order",
+               body = ref("#/components/schemas/BatchResults"))),
+    extensions(("x-problems" = json!(["malformed_batch", "batch_too_large",
+        "envelope_too_large", "body_too_large", "bad_body", "busy", "rate_limited",
+        "unavailable", "storage_unavailable", "read_only"]))))]
 pub async fn submit_batch(State(state): State<AppState>, request: Request) -> Response {
     let client = client_of(&request);
     if let Err(e) = state.sequencer.may_submit(client) {
