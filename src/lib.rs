@@ -31,4 +31,5 @@ pub mod sequencer;
 pub mod service;
 pub mod store;
 pub mod synth;
+pub mod webdriver;
 pub mod witness;

@@ -25,6 +25,7 @@ mod abuse;
 mod breakdown;
 mod ledger;
 mod load;
+mod pages;
 mod raw;
 mod report;
 mod witnessed;
@@ -477,6 +478,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "log_size": size,
         }),
     );
+    // The console's batch page of the same DAG (server time, weight, time to draw).
+    pages::section(&mut report, &base, &dag_root, walked);
 
     let disk = main.service.store.size_on_disk()?;
     let _ = stop.send(());

@@ -266,7 +266,8 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             bail!(
                 "the log key differs from the one remembered in {path} for this origin ({remembered}): \
                  either the log was re-created under the same name (a new demo, a new test ledger) — then \
-                 delete {path} or pass --state FILE — or this is not the log you audited before: do not trust it",
+                 forget the old one with `rm {path}` (or keep both: pass --state FILE) and run this again — \
+                 or this is not the log you audited before: do not trust it",
                 path = state_path.display(),
                 remembered = s.verifier_key,
             );

@@ -17,7 +17,8 @@ use super::ApiError;
 /// The query parameters a route takes, by route pattern and method; `None`: not checked.
 fn known_parameters(pattern: &str, method: &Method) -> Option<&'static [&'static str]> {
     Some(match pattern {
-        "/" | "/batches/{id}" | "/healthz" => return None,
+        "/healthz" => return None,
+        page if super::pages::PATTERNS.contains(&page) => return None,
         "/v1/entries" if method == Method::GET => &["start", "limit"],
         "/v1/entries/{index}" => &["proof"],
         "/v1/proofs/inclusion" => &["index", "size"],

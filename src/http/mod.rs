@@ -11,7 +11,7 @@ pub mod error;
 mod extract;
 mod guard;
 mod log_api;
-mod pages;
+pub mod pages;
 pub mod receipt;
 pub mod server;
 mod shares;
@@ -152,11 +152,21 @@ pub fn app(state: AppState) -> Router {
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
         .route("/", get(pages::overview))
+        .route("/search", get(pages::search))
+        .route("/batches", get(pages::batches))
         .route("/batches/{id}", get(pages::batch))
+        .route("/batches/{id}/print", get(pages::batch_print))
+        .route("/batches/{id}/shares.csv", get(pages::batch_shares_csv))
+        .route("/batches/{id}/upstream.csv", get(pages::batch_upstream_csv))
+        .route("/actors", get(pages::actors))
+        .route("/actors/{id}", get(pages::actor))
+        .route("/sites/{id}", get(pages::site))
+        .route("/entries/{index}", get(pages::entry))
+        .route("/log", get(pages::log))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route_layer(axum::middleware::from_fn(guard::check))
-        .fallback(|| async { ApiError::not_found("no such route; see docs/API.md") })
+        .fallback(pages::fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
