@@ -36,7 +36,7 @@ pub enum WebDriverError {
 }
 
 /// The element-reference key of W3C WebDriver.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn find_program(env: &str, candidates: &[&str]) -> Option<String> {
     if let Ok(path) = std::env::var(env) {
@@ -106,6 +106,12 @@ impl Driver {
         ];
         args.push("--hide-scrollbars".into());
         let mut options = json!({ "args": args });
+        // Desktop Chromium will not make a window narrower than 500 px; narrower screens are
+        // emulated (the viewport a phone of that width has).
+        if width < 500 {
+            options["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}});
+        }
         if let Some(binary) = chromium() {
             options["binary"] = json!(binary);
         }
@@ -235,9 +241,22 @@ impl Session {
             "/element",
             Some(json!({ "using": "css selector", "value": selector })),
         )?;
+        // W3C drivers answer {ELEMENT: id}; older ones {"ELEMENT": id}.
+        let id = found[ELEMENT]
+            .as_str()
+            .or_else(|| found["ELEMENT"].as_str())
+            .or_else(|| {
+                found
+                    .as_object()
+                    .and_then(|o| o.values().find_map(Value::as_str))
+            })
+            .ok_or_else(|| WebDriverError::Command {
+                command: format!("find {selector}"),
+                detail: format!("no element in {found}"),
+            })?;
         Ok(Element {
             base: self.base.clone(),
-            id: found[ELEMENT].as_str().unwrap_or_default().to_owned(),
+            id: id.to_owned(),
         })
     }
 

@@ -53,12 +53,17 @@ pub fn section(report: &mut Report, base: &str, root: &BatchId, nodes: usize) {
             "< 30 ms",
             Some(l.p50 < 30.0),
         ),
-        Err(status) => report.row("batch page: server p50", format!("n/a ({status})"), "< 30 ms", None),
+        Err(status) => report.row(
+            "batch page: server p50",
+            format!("n/a ({status})"),
+            "< 30 ms",
+            None,
+        ),
     }
     match weight {
         Some(bytes) => report.row(
             "  page weight",
-            format!("{} KB", thousands((bytes / 1000) as u64)),
+            format!("{} KB", thousands((bytes / 1000) as f64)),
             "< 600 KB",
             Some(bytes < 600_000),
         ),

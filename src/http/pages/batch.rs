@@ -16,7 +16,7 @@ use crate::ledger::{BatchRecord, StateView};
 use crate::model::ids::BatchId;
 
 use super::super::AppState;
-use super::custody::custody_rows;
+use super::custody::{chain_rows, custody_rows};
 use super::directory::Directory;
 use super::drawing;
 use super::layout::{self, country, date, esc, kg, page, percent, search_form, seg, words};
@@ -537,6 +537,8 @@ fn body(
     );
     out.push_str("<h2 id=\"custody\">Custody history</h2>");
     out.push_str(&custody_rows(state, record, names));
+    out.push_str("<h3>Shipments along the chain</h3>");
+    out.push_str(&chain_rows(state, &p.dag, names));
     out.push_str(&origin_section(p, names));
     out.push_str(&extras_sections(extras));
     out.push_str(&certificates(p, names));

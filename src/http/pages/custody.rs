@@ -2,10 +2,12 @@
 //! which country to which: a border crossing), received (and what was lost on the way),
 //! processed, certified, retired — each with its date and a link to the signed entry.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::audit::ProvenanceDag;
 use crate::ledger::BatchRecord;
 use crate::model::entry::Entry;
 use crate::model::ids::{ActorId, SiteId};
@@ -167,4 +169,69 @@ pub fn custody_rows(state: &AppState, record: &BatchRecord, names: &Directory<'_
     }
     out.push_str("</tbody></table>");
     out
+}
+
+/// Most entries read for the movements along the chain; a larger graph points to the tables.
+pub const MAX_CHAIN_ENTRIES: usize = 400;
+
+/// Shipments and receipts of the batches upstream of `dag.root` (the root's own are in its
+/// history): where the material crossed borders and what was lost on the way.
+pub fn chain_rows(state: &AppState, dag: &ProvenanceDag, names: &Directory<'_>) -> String {
+    if dag.entries.len() > MAX_CHAIN_ENTRIES {
+        return format!(
+            "<p>{} entries along this chain: too many to list here; each upstream batch's page has its own history.</p>",
+            dag.entries.len()
+        );
+    }
+    let mut held: HashMap<String, u64> = HashMap::new();
+    let mut rows = String::new();
+    for &index in &dag.entries {
+        let Some((_, event)) = event_of(state, index) else {
+            continue;
+        };
+        match event["kind"].as_str().unwrap_or("") {
+            "extract" => {
+                if let Some(b) = event["batch"].as_str() {
+                    held.insert(b.to_owned(), mass(&event["mass_g"]));
+                }
+            }
+            "transform" => {
+                for input in event["inputs"].as_array().into_iter().flatten() {
+                    if let Some(g) = input["batch"].as_str().and_then(|b| held.get_mut(b)) {
+                        *g = g.saturating_sub(mass(&input["mass_g"]));
+                    }
+                }
+                for output in event["outputs"].as_array().into_iter().flatten() {
+                    if let Some(b) = output["batch"].as_str() {
+                        held.insert(b.to_owned(), mass(&output["mass_g"]));
+                    }
+                }
+            }
+            "ship" | "receive" => {
+                let Some(batch) = event["batch"].as_str() else {
+                    continue;
+                };
+                let mut g = held.get(batch).copied().unwrap_or(0);
+                let what = describe(&event, batch, names, &mut g);
+                held.insert(batch.to_owned(), g);
+                if batch == dag.root.as_str() {
+                    continue;
+                }
+                let _ = write!(
+                    rows,
+                    "<tr><td data-label=\"Date\">{}</td><td data-label=\"Batch\"><a class=\"id\" href=\"/batches/{}\">{}</a></td><td data-label=\"What\">{what}</td><td data-label=\"Entry\"><a href=\"/entries/{index}\">#{index}</a></td></tr>",
+                    esc(&date(event["occurred_at"].as_str().unwrap_or(""))),
+                    seg(batch),
+                    esc(batch),
+                );
+            }
+            _ => {}
+        }
+    }
+    if rows.is_empty() {
+        return "<p>No shipments upstream: the material stayed with the companies that made it.</p>".into();
+    }
+    format!(
+        "<table class=\"stack\"><thead><tr><th>Date</th><th>Batch</th><th>What happened</th><th>Entry</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 }

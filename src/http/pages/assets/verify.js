@@ -40,9 +40,12 @@
 
   // "<name>+<8 hex key id>+<base64(0x01 || 32-byte key)>"
   async function parseKey(text) {
-    const parts = text.trim().split("+");
-    if (parts.length !== 3) throw new Failure("the log key is not name+keyid+base64 (as in log.pub)");
-    const [name, id, key] = parts;
+    // The base64 part may itself contain "+": split at the first two only.
+    const t = text.trim();
+    const i = t.indexOf("+");
+    const j = i < 0 ? -1 : t.indexOf("+", i + 1);
+    if (i <= 0 || j < 0) throw new Failure("the log key is not name+keyid+base64 (as in log.pub)");
+    const name = t.slice(0, i), id = t.slice(i + 1, j), key = t.slice(j + 1);
     let raw;
     try { raw = b64(key); } catch (e) { throw new Failure("the log key's third part is not base64"); }
     if (raw.length !== 33 || raw[0] !== 1) throw new Failure("the log key is not an Ed25519 note key (0x01 and 32 bytes)");
