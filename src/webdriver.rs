@@ -1,4 +1,4 @@
-//! A small W3C WebDriver client (https://www.w3.org/TR/webdriver2/) over blocking HTTP, enough to
+//! A small W3C WebDriver client (<https://www.w3.org/TR/webdriver2/>) over blocking HTTP, enough to
 //! drive headless Chromium through `chromedriver` for the console's browser tests and the pages
 //! bench: start a session, open a URL, find and click elements, type, run a script, take a
 //! screenshot. It also starts `chromedriver` on a free port and says how to install it when it

@@ -250,3 +250,55 @@ fn url_mistakes_say_what_to_fix() {
         "no hint about the scheme: {text}"
     );
 }
+
+#[test]
+fn a_recreated_log_says_exactly_how_to_forget_the_old_one() {
+    // Two ledgers under the same origin (a second demo, a new test ledger): verify remembers
+    // the first one's key, refuses the second, and names the command that resets it.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("HOME", dir.path())
+            .env_remove("LODESTONE_LOG_KEY")
+            .output()
+            .unwrap()
+    };
+    for name in ["first", "second"] {
+        let data = dir.path().join(name);
+        let out = run(&[
+            "init",
+            "--data",
+            data.to_str().unwrap(),
+            "--origin",
+            "same.example/log",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let first = dir.path().join("first");
+    let second = dir.path().join("second");
+    assert!(run(&["verify", "--data", first.to_str().unwrap()])
+        .status
+        .success());
+    let out = run(&["verify", "--data", second.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let start = text.find("`rm ").expect("names the reset command") + 1;
+    let command = &text[start..start + text[start..].find('`').unwrap()];
+    assert!(
+        command.starts_with("rm ") && command.ends_with(".json"),
+        "{command}"
+    );
+    let forget = Command::new("sh").args(["-c", command]).status().unwrap();
+    assert!(forget.success());
+    let again = run(&["verify", "--data", second.to_str().unwrap()]);
+    assert!(
+        again.status.success(),
+        "after `{command}`: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

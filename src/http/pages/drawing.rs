@@ -17,7 +17,7 @@ use super::layout::{country, esc, kg, seg, thousands, words};
 /// Most batches drawn one by one; larger graphs are drawn by stage.
 pub const MAX_DRAWN: usize = 60;
 
-const COLUMN: usize = 250;
+const COLUMN: usize = 310;
 const NODE_W: usize = 210;
 const NODE_H: usize = 78;
 const ROW: usize = 96;

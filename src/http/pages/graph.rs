@@ -2,10 +2,10 @@
 //! what a provenance DAG needs): longest-path layering from the sources, so every mine sits in
 //! the first column and the batch asked about in the last; then a few sweeps of barycentre
 //! ordering within each layer to keep edges from crossing. Pure: plain indices in, positions
-//! out, no HTML. [`super::batch`] turns the positions into SVG.
+//! out, no HTML. the drawing module turns the positions into SVG.
 //!
 //! Edges that span more than one layer are drawn as straight lines past the intermediate
-//! layers; with at most [`super::batch::MAX_DRAWN`] nodes that stays readable, and larger graphs
+//! layers; with at most `drawing::MAX_DRAWN` nodes that stays readable, and larger graphs
 //! are collapsed to one node per stage before they get here.
 
 /// Where every node goes: its layer (column, left to right) and its rank within that layer

@@ -1,8 +1,8 @@
 //! The auditor's console (docs/CONSOLE.md): pages for people, rendered on the server as plain
 //! HTML with an embedded stylesheet and no external assets, so they work air-gapped. Every value
-//! from the ledger is escaped ([`layout::esc`]). JavaScript appears only where it adds something
+//! from the ledger is escaped (`layout::esc`). JavaScript appears only where it adds something
 //! the server cannot: checking a batch's offline bundle *in the browser* against a log key the
-//! reader pins ([`batch`], `assets/verify.js`).
+//! reader pins (the batch page, `assets/verify.js`).
 //!
 //! HTML routes answer HTML, errors included (a 404 page with a search box), and ignore query
 //! parameters they do not know; `/v1` stays JSON. The handlers are plain axum handlers,
