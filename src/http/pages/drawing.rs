@@ -308,3 +308,76 @@ fn draw(boxes: &[Box], edges: &[(usize, usize, String)], layout: &Layout, label:
     out.push_str("</svg>");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{DagEdge, DagNode, NodeStatus};
+    use crate::model::material::{Form, Process};
+
+    fn node(i: usize, form: Form) -> DagNode {
+        DagNode {
+            batch: format!("B-{i:04}").parse().unwrap(),
+            form,
+            elements: Default::default(),
+            created_g: 1_000,
+            remaining_g: 0,
+            transit_loss_g: 0,
+            custodian: "maker".parse().unwrap(),
+            status: NodeStatus::Consumed,
+            created_in: i as u64,
+            created_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            creation: if form == Form::Ore {
+                NodeCreation::Extract {
+                    site: "mine".parse().unwrap(),
+                }
+            } else {
+                NodeCreation::Transform {
+                    process: Process::Merge,
+                    additives_g: 0,
+                    outputs_total_g: 1_000,
+                    operator: "maker".parse().unwrap(),
+                }
+            },
+            certificates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_large_graph_is_drawn_by_stage_with_counts() {
+        // 70 ores into 10 oxides into one magnet: 81 batches, three stages.
+        let mut nodes: Vec<DagNode> = (0..70).map(|i| node(i, Form::Ore)).collect();
+        nodes.extend((70..80).map(|i| node(i, Form::Oxide)));
+        nodes.push(node(80, Form::Magnet));
+        let mut edges = Vec::new();
+        for i in 0..70 {
+            edges.push(DagEdge {
+                from: nodes[i].batch.clone(),
+                to: nodes[70 + i % 10].batch.clone(),
+                taken_g: 1_000,
+            });
+        }
+        for i in 70..80 {
+            edges.push(DagEdge {
+                from: nodes[i].batch.clone(),
+                to: nodes[80].batch.clone(),
+                taken_g: 1_000,
+            });
+        }
+        let dag = ProvenanceDag {
+            root: nodes[80].batch.clone(),
+            nodes,
+            edges,
+            entries: Vec::new(),
+        };
+        assert!(dag.nodes.len() > MAX_DRAWN);
+        let svg = stages(&dag);
+        assert_eq!(svg.matches("<rect").count(), 3, "one box per stage");
+        assert!(svg.contains(">70 batches<") && svg.contains(">10 batches<"));
+        assert!(
+            svg.contains(">70 kg<"),
+            "ore → oxide carries the summed mass"
+        );
+        assert!(svg.contains(">10 kg<"));
+    }
+}
