@@ -36,4 +36,5 @@ pub mod service;
 pub mod store;
 pub mod synth;
 pub mod telemetry;
+pub mod webdriver;
 pub mod witness;

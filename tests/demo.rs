@@ -27,7 +27,8 @@ fn printed_log_key(banner: &[String]) -> String {
         .find(|l| l.contains("verify --server"))
         .unwrap_or_else(|| panic!("no verify command in {banner:#?}"));
     let start = line.find("--log-key '").expect("quoted log key") + "--log-key '".len();
-    line[start..].trim_end_matches('\'').to_owned()
+    let key = &line[start..];
+    key[..key.find('\'').expect("closing quote")].to_owned()
 }
 
 fn spawn_demo(dir: &std::path::Path) -> Server {

@@ -29,6 +29,7 @@ mod breakdown;
 mod epcis;
 mod ledger;
 mod load;
+mod pages;
 mod raw;
 mod report;
 mod telemetry;
@@ -488,6 +489,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "log_size": size,
         }),
     );
+    // The console's batch page of the same DAG (server time, weight, time to draw).
+    pages::section(&mut report, &base, &dag_root, walked);
 
     eprintln!("bench: EPCIS export");
     epcis::section(&mut report, &base)?;

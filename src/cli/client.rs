@@ -18,6 +18,13 @@ pub struct Refusal {
     pub detail: String,
 }
 
+/// The scheme and authority of `url` (`http://host:port`), for messages that suggest a base URL.
+fn base_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}")
+}
+
 /// Talks to one server.
 pub struct Client {
     base: String,
@@ -45,13 +52,39 @@ impl Client {
             ureq::Error::Status(status, response) => {
                 let body = response.into_string().unwrap_or_default();
                 match serde_json::from_str::<Value>(&body) {
+                    Ok(problem)
+                        if status == 404
+                            && problem["detail"]
+                                .as_str()
+                                .is_some_and(|d| d.starts_with("no such route")) =>
+                    {
+                        anyhow!(
+                            "{}{path} is not a Lodestone route: give --server the server's base URL without a path (e.g. {})",
+                            self.base,
+                            base_url(&self.base)
+                        )
+                    }
                     Ok(problem) if problem.get("code").is_some() => anyhow!(Refusal {
                         status,
                         code: problem["code"].as_str().unwrap_or("unknown").to_owned(),
                         detail: problem["detail"].as_str().unwrap_or("").to_owned(),
                     }),
+                    _ if status == 404 => anyhow!(
+                        "{} answered 404 for {path}: is it a Lodestone server, and is the URL its base (e.g. {}), without a path?",
+                        self.base,
+                        base_url(&self.base)
+                    ),
                     _ => anyhow!("{} answered {status} for {path}", self.base),
                 }
+            }
+            ureq::Error::Transport(_)
+                if !(self.base.starts_with("http://") || self.base.starts_with("https://")) =>
+            {
+                anyhow!(
+                    "`{}` is not a URL: write the scheme too, e.g. --server http://{}",
+                    self.base,
+                    self.base
+                )
             }
             ureq::Error::Transport(t) => anyhow!("cannot reach {}: {t}", self.base),
         }

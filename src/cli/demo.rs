@@ -69,7 +69,7 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             ("genesis", format!("entry {}", report.genesis.index)),
         ]);
         crate::say!(
-            "\nNext: lodestone serve --data {}   (auditors need the log key above)",
+            "\nNext: cargo run --release -- serve --data {}   (auditors need the log key above)",
             args.data.display()
         );
     }
@@ -279,7 +279,12 @@ fn load_scenario(url: &str, data: &Path, serving: bool) -> anyhow::Result<()> {
         );
     }
     crate::say!("\nAudit the whole log (replays every entry):");
-    crate::say!("  cargo run --release -- verify --server {url} --log-key '{log_key}'");
+    // The remembered checkpoint lives in the demo's directory, so it goes with the demo ledger
+    // and a new demo (a new log key under the same origin) starts afresh.
+    crate::say!(
+        "  cargo run --release -- verify --server {url} --log-key '{log_key}' --state {}",
+        data.join("verify-state.json").display()
+    );
     crate::say!("\nPress Ctrl-C to stop.");
     Ok(())
 }

@@ -42,7 +42,9 @@ pub const VERSION: &str = concat!(
 /// Lodestone — a verifiable provenance ledger for rare earths, from mine to magnet.
 #[derive(Parser, Debug)]
 #[command(name = "lodestone", version = VERSION, about, long_about = None)]
-#[command(after_help = "Start with `lodestone demo`, then see README.md.")]
+#[command(
+    after_help = "Examples:\n  lodestone demo\n  lodestone verify --server http://127.0.0.1:8080 --log-key \"$(cat lodestone-data/demo/log.pub)\"\n\nStart with `lodestone demo`, then see README.md. `lodestone` is `cargo run --release --` from a clone, or on your PATH after `cargo install --path .`."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -79,6 +81,9 @@ pub enum Command {
     Keygen(keys::KeygenArgs),
     /// Authority: register a participant, update it, or revoke one of its keys.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  lodestone register actor --help\n  lodestone register revoke --subject lynas --key-id <64 hex> --reason \"key file lost\""
+    )]
     Register(submit::RegisterCommand),
     /// Sign an event (JSON file) with an actor's key and submit it.
     #[command(
@@ -97,6 +102,9 @@ pub enum Command {
     )]
     VerifyBundle(verify::VerifyBundleArgs),
     /// Create a fresh ledger, load the seed scenario through the HTTP API, and serve it.
+    #[command(
+        after_help = "Examples:\n  lodestone demo\n  lodestone demo --addr 127.0.0.1:8081      # when 8080 is taken\n  lodestone demo --no-serve                 # load it, then audit with verify --data"
+    )]
     Demo(demo::DemoArgs),
     /// Measure ingest, proofs, replay and open time against this machine's raw limits.
     #[command(
@@ -110,6 +118,9 @@ pub enum Command {
     Monitor(monitor::MonitorArgs),
     /// Run a C2SP witness that cosigns the checkpoints of the logs it follows.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  lodestone witness keygen --name witness.example/w1 --out w1.key\n  lodestone witness serve --key w1.key --log \"$(cat lodestone-data/log.pub)\" --data ./witness-data"
+    )]
     Witness(witness::WitnessCommand),
     /// Copy a ledger's durable log and keys to a new directory, while it serves.
     #[command(

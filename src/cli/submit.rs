@@ -73,8 +73,14 @@ pub enum RegisterCommand {
     )]
     Actor(RegisterActorArgs),
     /// Change a participant's name, country or roles, or add sites and keys.
+    #[command(
+        after_help = "Examples:\n  lodestone register update --subject lynas --add-site \"kalgoorlie,plant,AU,Kalgoorlie cracking plant\"\n  lodestone register update --subject lynas --add-key-file lynas-2027.key"
+    )]
     Update(UpdateActorArgs),
     /// Revoke one of a participant's keys.
+    #[command(
+        after_help = "Example:\n  lodestone register revoke --subject lynas --key-id <64 hex> --reason \"key file lost\""
+    )]
     Revoke(RevokeArgs),
 }
 

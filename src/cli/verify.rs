@@ -235,6 +235,14 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None, None) => bail!("no log key: give --log-key"),
     };
+    // Without --log-key, a remembered key that is not the one the ledger or server announces
+    // means a re-created log (or another log under the same name): say so, with the way out,
+    // before the checkpoint fails under the old key in words that read like tampering.
+    if let (None, Some(s), Some(announced)) = (&args.log_key, &seen, &announced_key) {
+        if &s.verifier_key != announced {
+            return Err(key_differs(&state_path, &s.verifier_key));
+        }
+    }
     let verifier = NoteVerifier::from_text(&key_text).context("the log key")?;
     let checkpoint = Checkpoint::open(&note, &verifier).with_context(|| match source {
         Source::Server(_) => "the log's checkpoint is not validly signed by the log key",
@@ -263,13 +271,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(s) = &seen {
         if s.verifier_key != key_text {
-            bail!(
-                "the log key differs from the one remembered in {path} for this origin ({remembered}): \
-                 either the log was re-created under the same name (a new demo, a new test ledger) — then \
-                 delete {path} or pass --state FILE — or this is not the log you audited before: do not trust it",
-                path = state_path.display(),
-                remembered = s.verifier_key,
-            );
+            return Err(key_differs(&state_path, &s.verifier_key));
         }
     }
 
@@ -490,4 +492,16 @@ fn missing_witnesses(e: &PolicyCheckError) -> Vec<String> {
         PolicyCheckError::NoQuorum { missing, .. } => missing.clone(),
         _ => Vec::new(),
     }
+}
+
+/// The remembered key is not this log's: what that means and how to reset it.
+fn key_differs(state_path: &Path, remembered: &str) -> anyhow::Error {
+    anyhow!(
+                "the log key differs from the one remembered in {path} for this origin ({remembered}): \
+                 either the log was re-created under the same name (a new demo, a new test ledger) — then \
+                 forget the old one with `rm {path}` (or keep both: pass --state FILE) and run this again — \
+                 or this is not the log you audited before: do not trust it",
+                path = state_path.display(),
+                remembered = remembered,
+    )
 }

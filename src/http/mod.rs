@@ -14,7 +14,7 @@ mod guard;
 mod log_api;
 pub mod observe;
 pub mod openapi;
-mod pages;
+pub mod pages;
 pub mod receipt;
 pub mod server;
 mod shares;
@@ -149,7 +149,7 @@ pub fn app_with(state: AppState, telemetry: Telemetry) -> Router {
         Telemetry::Off => router,
     };
     let router = router
-        .fallback(|| async { ApiError::not_found("no such route; see docs/API.md") })
+        .fallback(pages::fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -525,6 +525,10 @@ impl LedgerStore for FileLedger {
         self.state.actors()
     }
 
+    fn batch_ids_from(&self, from: &str, limit: usize) -> Result<Vec<BatchId>, StoreError> {
+        self.state.batch_ids_from(from, limit)
+    }
+
     fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.log.bytes() + self.state.db().size_on_disk())
     }

@@ -41,6 +41,22 @@ pub trait RecordDb: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every pair whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
+    /// The keys that start with `prefix` and are at least `from`, in key order, at most
+    /// `limit` of them (paged listings, without reading the values).
+    fn keys_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .scan_prefix(prefix)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.as_slice() >= from)
+            .take(limit)
+            .collect())
+    }
     /// Inserts all `writes` atomically (all or none are ever visible, before or after a crash).
     fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
     /// Removes every record.
@@ -57,6 +73,14 @@ impl<T: RecordDb + ?Sized> RecordDb for Box<T> {
     }
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         (**self).scan_prefix(prefix)
+    }
+    fn keys_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        (**self).keys_from(prefix, from, limit)
     }
     fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
         (**self).apply(writes)
@@ -96,6 +120,23 @@ impl RecordDb for SledDb {
                 Ok((k.to_vec(), v.to_vec()))
             })
             .collect()
+    }
+    fn keys_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let start = if from > prefix { from } else { prefix };
+        let mut keys = Vec::new();
+        for key in self.db.range(start..).keys() {
+            let key = key?;
+            if !key.starts_with(prefix) || keys.len() >= limit {
+                break;
+            }
+            keys.push(key.to_vec());
+        }
+        Ok(keys)
     }
     fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
@@ -300,6 +341,21 @@ impl<D: RecordDb> StateRecords<D> {
                 let raw = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
                 raw.parse().map_err(|_| StoreError::Corrupt {
                     what: "site index".into(),
+                    detail: raw,
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` batch ids, in id order, from `from` on (inclusive; `""` for the first).
+    pub fn batch_ids_from(&self, from: &str, limit: usize) -> Result<Vec<BatchId>, StoreError> {
+        self.db
+            .keys_from(&[BATCH], &named_key(BATCH, from.as_bytes()), limit)?
+            .into_iter()
+            .map(|k| {
+                let raw = String::from_utf8_lossy(&k[1..]).into_owned();
+                raw.parse().map_err(|_| StoreError::Corrupt {
+                    what: "batch key".into(),
                     detail: raw,
                 })
             })
