@@ -41,21 +41,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
-/// Route patterns of the pages (their query parameters are not checked: browsers add their own).
-pub const PATTERNS: &[&str] = &[
-    "/",
-    "/search",
-    "/batches",
-    "/batches/{id}",
-    "/batches/{id}/print",
-    "/batches/{id}/shares.csv",
-    "/batches/{id}/upstream.csv",
-    "/actors",
-    "/actors/{id}",
-    "/sites/{id}",
-    "/entries/{index}",
-    "/log",
-];
 
 /// Query parameters, any of them (unknown ones are ignored, undecodable ones dropped).
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
