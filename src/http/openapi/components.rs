@@ -239,6 +239,8 @@ fn written_here() -> Vec<(&'static str, Value)> {
                     "status": {"type": "integer", "minimum": 400, "maximum": 599},
                     "detail": {"type": "string", "minLength": 1},
                     "code": {"type": "string", "pattern": "^[a-z0-9_]+$"},
+                    "request_id": {"description": "The request's id, as in its `x-request-id` header (absent inside batch results).",
+                                   "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"},
                 }
             }),
         ),
