@@ -11,7 +11,10 @@
 //! largest-remainder rounding, so the parts of a batch always sum to its mass exactly.
 
 pub mod bundle;
+pub mod compliance;
 mod downstream;
+pub mod elements;
+pub mod lineage;
 mod mix;
 mod origin;
 mod provenance;

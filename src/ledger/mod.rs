@@ -10,19 +10,21 @@
 //! prefixes, batches, custody, masses, forms).
 
 mod custody;
+mod elements;
 mod error;
 pub mod overlay;
 pub mod pinned;
 mod registry;
 pub mod signatures;
 pub mod state;
+mod trailer;
 mod transform;
 
 pub use error::{InvalidReason, LedgerError, Side, SiteProblem};
 pub use overlay::{EventKey, MemState, Overlay, StateChanges};
 pub use state::{
-    ActorRecord, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord, EventRecord,
-    GenesisRecord, KeyRecord, PrefixRecord, SiteRecord, StateError, StateView,
+    ActorRecord, AssayComposition, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord,
+    EventRecord, GenesisRecord, KeyRecord, PrefixRecord, SiteRecord, StateError, StateView,
 };
 
 use crate::log::Hash;

@@ -110,6 +110,7 @@ impl<'w> Planner<'w> {
             form,
             mass_g: Grams(mass),
             elements: elements.iter().copied().collect(),
+            composition: None,
         });
         self.push(miner, body);
     }
@@ -141,6 +142,7 @@ impl<'w> Planner<'w> {
                     form: *form,
                     mass_g: Grams(*mass),
                     elements: elements.iter().copied().collect::<BTreeSet<_>>(),
+                    composition: None,
                 })
                 .collect(),
             additives: additives
@@ -198,6 +200,7 @@ impl<'w> Planner<'w> {
             claim,
             statement,
             document_sha256: DocumentDigest::from_bytes(document),
+            composition: None,
         });
         self.push(certifier, body);
     }
