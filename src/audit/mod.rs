@@ -16,6 +16,7 @@ mod downstream;
 pub mod elements;
 pub mod lineage;
 mod mix;
+pub mod portfolio;
 mod origin;
 mod provenance;
 pub mod replay;
@@ -114,6 +115,9 @@ pub struct Provenance {
     /// Where its mass came from.
     #[serde(flatten)]
     pub origins: OriginReport,
+    /// Per-element origin shares (issue 12; docs/COMPLIANCE.md): by mine, company and country,
+    /// recycled pre-/post-consumer, undeclared.
+    pub elements: elements::ElementReport,
     /// The upstream DAG.
     pub dag: ProvenanceDag,
 }
@@ -126,9 +130,11 @@ pub fn provenance<S: StateView + ?Sized>(
 ) -> Result<Provenance, AuditError> {
     let dag = provenance_dag(state, batch, max_nodes)?;
     let origins = origin_report(state, &dag)?;
+    let elements = compliance::element_shares(state, &dag)?;
     Ok(Provenance {
         batch: batch.clone(),
         origins,
+        elements,
         dag,
     })
 }

@@ -151,6 +151,7 @@ struct Shares<'a> {
     batch: &'a BatchId,
     #[serde(flatten)]
     origins: &'a audit::OriginReport,
+    elements: &'a audit::elements::ElementReport,
 }
 
 /// `GET /v1/batches/{id}/provenance[?dag=false]`.
@@ -166,6 +167,7 @@ pub async fn provenance(
         Json(Shares {
             batch: &provenance.batch,
             origins: &provenance.origins,
+            elements: &provenance.elements,
         })
         .into_response()
     } else {

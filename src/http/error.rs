@@ -42,6 +42,7 @@ pub const CODES: &[&str] = &[
     "timeout",
     "bad_id",
     "dag_too_large",
+    "unknown_policy",
 ];
 
 /// An error answer.

@@ -7,6 +7,7 @@
 //! no input makes a handler panic.
 
 mod audit_api;
+mod compliance_api;
 pub mod error;
 mod extract;
 mod guard;
@@ -148,6 +149,14 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/batches/{id}/provenance", get(audit_api::provenance))
         .route("/v1/batches/{id}/downstream", get(audit_api::downstream))
         .route("/v1/batches/{id}/bundle", get(audit_api::bundle))
+        .route(
+            "/v1/batches/{id}/compliance",
+            get(compliance_api::compliance),
+        )
+        .route(
+            "/v1/actors/{id}/portfolio",
+            get(compliance_api::actor_portfolio),
+        )
         .route("/v1/sites/{id}/downstream", get(audit_api::site_downstream))
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))

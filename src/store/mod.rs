@@ -245,6 +245,8 @@ pub trait LedgerStore: StateView + HashReader + Send + Sync {
     fn extracts_at(&self, site: &SiteId) -> Result<Vec<BatchId>, StoreError>;
     /// Every registered actor, ordered by id.
     fn actors(&self) -> Result<Vec<ActorRecord>, StoreError>;
+    /// Every batch, ordered by id: a full scan, for portfolio reports (issue 12).
+    fn batches(&self) -> Result<Vec<crate::ledger::BatchRecord>, StoreError>;
     /// Bytes used on disk.
     fn size_on_disk(&self) -> Result<u64, StoreError>;
     /// Whether writes can be taken now; tries to clear a past failure first.

@@ -1,0 +1,102 @@
+//! Compliance routes (issue 12, docs/API.md, docs/COMPLIANCE.md): a batch's verdicts under the
+//! built-in policies, and an actor's portfolio (the EU CRMA Art. 24 map). The work is the pure
+//! audit code of `audit::compliance` and `audit::portfolio`, run on the blocking pool.
+
+use axum::extract::State;
+use axum::Json;
+
+use crate::audit::compliance::{self, ComplianceReport, Policy};
+use crate::audit::portfolio::{portfolio, Portfolio};
+use crate::audit::MAX_DAG_NODES;
+use crate::ledger::StateView;
+use crate::model::ids::{ActorId, BatchId, Timestamp};
+
+use super::extract::{P, Q};
+use super::{ApiError, AppState};
+
+impl From<compliance::PolicyError> for ApiError {
+    fn from(e: compliance::PolicyError) -> ApiError {
+        ApiError::bad_request("unknown_policy", e.to_string())
+    }
+}
+
+fn parse<T: std::str::FromStr>(what: &str, raw: &str, code: &'static str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e| ApiError::bad_request(code, format!("{what} `{raw}`: {e}")))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// The query of `GET /v1/batches/{id}/compliance`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceQuery {
+    /// A built-in policy name; absent: every built-in.
+    policy: Option<String>,
+}
+
+/// `GET /v1/batches/{id}/compliance[?policy=NAME]`.
+pub async fn compliance(
+    State(state): State<AppState>,
+    P(id): P<String>,
+    Q(query): Q<ComplianceQuery>,
+) -> Result<Json<ComplianceReport>, ApiError> {
+    let id: BatchId = parse("batch id", &id, "bad_id")?;
+    let policies: Vec<Policy> = match &query.policy {
+        Some(name) => vec![compliance::builtin(name)?],
+        None => compliance::builtins(),
+    };
+    let store = state.store.clone();
+    let report = blocking(move || {
+        let analysis = compliance::analyze(&store, &id, MAX_DAG_NODES)?;
+        Ok(compliance::report(analysis, &policies))
+    })
+    .await?;
+    Ok(Json(report))
+}
+
+/// The query of `GET /v1/actors/{id}/portfolio`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortfolioQuery {
+    /// Period start (RFC 3339, inclusive).
+    from: String,
+    /// Period end (RFC 3339, exclusive).
+    to: String,
+}
+
+/// `GET /v1/actors/{id}/portfolio?from=&to=`.
+pub async fn actor_portfolio(
+    State(state): State<AppState>,
+    P(id): P<String>,
+    Q(query): Q<PortfolioQuery>,
+) -> Result<Json<Portfolio>, ApiError> {
+    let actor: ActorId = parse("actor id", &id, "bad_id")?;
+    let from: Timestamp = parse("from", &query.from, "bad_query")?;
+    let to: Timestamp = parse("to", &query.to, "bad_query")?;
+    if to <= from {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("`to` ({to}) must be after `from` ({from})"),
+        ));
+    }
+    let store = state.store.clone();
+    let report = blocking(move || {
+        if store.actor(&actor).map_err(ApiError::internal)?.is_none() {
+            return Err(ApiError::not_found(format!("no actor {actor}")));
+        }
+        let batches = store.batches().map_err(ApiError::internal)?;
+        Ok(portfolio(&store, batches, &actor, &from, &to, MAX_DAG_NODES)?)
+    })
+    .await?;
+    Ok(Json(report))
+}
