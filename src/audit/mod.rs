@@ -16,8 +16,8 @@ mod downstream;
 pub mod elements;
 pub mod lineage;
 mod mix;
-pub mod portfolio;
 mod origin;
+pub mod portfolio;
 mod provenance;
 pub mod replay;
 

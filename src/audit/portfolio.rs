@@ -206,7 +206,11 @@ pub fn portfolio<S: StateView + ?Sized>(
             .collect();
         let total_g = rows.iter().fold(0u64, |a, r| a.saturating_add(r.grams));
         for r in &mut rows {
-            r.share = if total_g == 0 { 0.0 } else { r.grams as f64 / total_g as f64 };
+            r.share = if total_g == 0 {
+                0.0
+            } else {
+                r.grams as f64 / total_g as f64
+            };
         }
         rows.sort_by(|a, b| b.grams.cmp(&a.grams).then(a.country.cmp(&b.country)));
         let top = rows.first().map(|r| (r.country.clone(), r.grams));

@@ -95,7 +95,14 @@ pub async fn actor_portfolio(
             return Err(ApiError::not_found(format!("no actor {actor}")));
         }
         let batches = store.batches().map_err(ApiError::internal)?;
-        Ok(portfolio(&store, batches, &actor, &from, &to, MAX_DAG_NODES)?)
+        Ok(portfolio(
+            &store,
+            batches,
+            &actor,
+            &from,
+            &to,
+            MAX_DAG_NODES,
+        )?)
     })
     .await?;
     Ok(Json(report))

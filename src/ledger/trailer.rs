@@ -171,10 +171,12 @@ impl<'de> Visitor<'de> for RecordVisitor {
         Ok(match trailer {
             None => BatchRecord::from_parts(base, Trailer::none()),
             Some(t) if t.version == TRAILER_VERSION => BatchRecord::from_parts(base, t),
-            Some(t) => return Err(de::Error::custom(format_args!(
+            Some(t) => {
+                return Err(de::Error::custom(format_args!(
                 "batch record trailer version {} is not known (this build reads {TRAILER_VERSION})",
                 t.version
-            ))),
+            )))
+            }
         })
     }
 }
