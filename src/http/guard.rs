@@ -23,6 +23,8 @@ fn known_parameters(pattern: &str, method: &Method) -> Option<&'static [&'static
         "/v1/proofs/inclusion" => &["index", "size"],
         "/v1/proofs/consistency" => &["from", "to"],
         "/v1/batches/{id}/provenance" => &["dag"],
+        "/v1/batches/{id}/compliance" => &["policy"],
+        "/v1/actors/{id}/portfolio" => &["from", "to"],
         _ => &[],
     })
 }
