@@ -75,7 +75,7 @@ fn analysis(state: &MemState, batch: &str) -> Analysis {
     analyze(state, &id(batch), MAX_DAG_NODES).unwrap()
 }
 
-fn element<'a>(a: &'a Analysis, e: Element) -> &'a ElementOrigin {
+fn element(a: &Analysis, e: Element) -> &ElementOrigin {
     a.elements
         .elements
         .iter()

@@ -1,10 +1,10 @@
 //! Per-element origin shares (issue 12, docs/COMPLIANCE.md "Element shares"): where each
 //! rare-earth element of a batch came from — by mine, company and country, recycled
 //! (pre-/post-consumer), or undeclared — under the same ISO 22095 mass-balance model as the mass
-//! shares of [`super::mix`], applied to each element's grams instead of the batch's mass.
+//! shares (`audit::mix`), applied to each element's grams instead of the batch's mass.
 //!
 //! - A batch's **content** is its declared composition, else its latest assay
-//!   ([`DagNode::content`]); a batch without either has no element mix ("cannot tell").
+//!   ([`super::DagNode::content`]); a batch without either has no element mix ("cannot tell").
 //! - **extract**: all of each element comes from the mine.
 //! - **transform**: input *i* brings `⌊t_i × c_i(e) / m_i⌋` grams of element `e` with its own
 //!   element mix scaled to them. An input without content brings `t_i` grams of `undeclared`
@@ -112,11 +112,12 @@ pub fn element_mixes(dag: &ProvenanceDag) -> Result<Vec<Option<ElementMixes>>, A
             NodeCreation::Transform {
                 process, operator, ..
             } => {
-                if !pools.contains_key(&node.created_in) {
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    pools.entry(node.created_in)
+                {
                     let recycling =
-                        (*process == Process::Recycling).then(|| (operator, &node.made_at));
-                    let pool = pool(dag, &out, &inputs[i], recycling).ok_or_else(overflow)?;
-                    pools.insert(node.created_in, pool);
+                        (*process == Process::Recycling).then_some((operator, &node.made_at));
+                    slot.insert(pool(dag, &out, &inputs[i], recycling).ok_or_else(overflow)?);
                 }
                 let pool = &pools[&node.created_in];
                 let mut mixes = ElementMixes::new();

@@ -41,7 +41,7 @@ pub(super) fn evaluate(
         let place = touch
             .site_name
             .as_deref()
-            .map_or_else(|| "no site named".to_owned(), |n| format!("{n}"));
+            .map_or_else(|| "no site named".to_owned(), str::to_owned);
         if countries.contains(&touch.country) {
             reasons.push(Reason::at(
                 Outcome::Fail,
