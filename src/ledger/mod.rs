@@ -76,6 +76,16 @@ pub fn apply<S: StateView + ?Sized>(
     Ok(())
 }
 
+/// The per-element balance of a transform alone (docs/MODEL.md, "Element balance"), over the
+/// input records `inputs` in event order: what `apply` runs after the mass balance. Public so
+/// the bench can time it apart from the other rules.
+pub fn element_balance(
+    body: &crate::model::event::Transform,
+    inputs: &[BatchRecord],
+) -> Result<(), LedgerError> {
+    elements::check_balance(body, inputs)
+}
+
 /// [`apply`] straight onto an in-memory state.
 pub fn apply_to_mem(
     state: &mut MemState,

@@ -238,11 +238,9 @@ impl<'w> Planner<'w> {
                     }))?;
                 }
                 // Declared elements and the composition must name the same elements.
-                if !c.elements().eq(elements
-                    .iter()
-                    .copied()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter())
+                if !c
+                    .elements()
+                    .eq(elements.iter().copied().collect::<BTreeSet<_>>())
                 {
                     return None;
                 }
