@@ -24,8 +24,8 @@
 
 pub mod audit;
 pub mod cli;
-pub mod fuzzing;
 pub mod epcis;
+pub mod fuzzing;
 pub mod http;
 pub mod ledger;
 pub mod log;

@@ -7,7 +7,11 @@
 //! Kalgoorlie, separated in Kuantan, oxide to Shin-Etsu in Japan) and an ion-adsorption clay
 //! field in Kachin State, Myanmar, whose dysprosium and terbium, separated in Ganzhou, go with
 //! Bayan Obo NdPr into JL Mag's heat-resistant magnet. A recycler turns magnet scrap back into
-//! NdPr oxide that MP makes into a new magnet, and an assay lab certifies purities. Masses are
+//! NdPr oxide that MP makes into a new magnet, and an assay lab certifies purities. Issue 12
+//! added compositions (grams per element) to every extract and transform output, an assay that
+//! measures one, a grain boundary diffusion step at Shin-Etsu that diffuses Myanmar dysprosium
+//! (separated and reduced in Ganzhou) into Lynas-fed magnets, and post-consumer recycling of
+//! Nidec's end-of-life motors. Masses are
 //! plausible whole grams; the events show ships and receives with small transit losses, splits,
 //! a merge, iron and boron additives, and retirements.
 //!
@@ -57,6 +61,8 @@ const FEATURED: &[(&str, &str)] = &[
     ("recycled-magnet", "MP-MAG-2026-0002"),
     ("lynas-japan-magnet", "SE-MAG-2026-0001"),
     ("gm-drive-units", "GM-DRIVE-2026-0001"),
+    ("gbd-magnet", "SE-MAG-GBD-2026-0001"),
+    ("post-consumer-oxide", "CYC-NDPR-OX-2026-0002"),
 ];
 
 /// Why the embedded scenario could not be loaded or signed. The data is compiled in, so these
@@ -381,7 +387,8 @@ mod tests {
         for (label, id) in Scenario::featured_batches() {
             assert!(created.contains(&id), "{label}: {id} is never created");
         }
-        assert_eq!(s.extracted_batches().len(), 4);
+        // Four mines; Pangwa extracts twice (the second lot feeds grain boundary diffusion).
+        assert_eq!(s.extracted_batches().len(), 5);
     }
 
     #[test]

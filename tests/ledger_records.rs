@@ -8,7 +8,7 @@
 //! change (which needs a new layout version): `LODESTONE_WRITE_VECTORS=1 cargo test --test
 //! ledger_records`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -16,10 +16,11 @@ use serde_json::{json, Map, Value};
 
 use lodestone::ledger::pinned::{BATCH_ORIGIN_NUMBERS, BATCH_STATUS_NUMBERS};
 use lodestone::ledger::{
-    ActorRecord, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord, EventRecord,
-    GenesisRecord, KeyRecord, PrefixRecord, SiteRecord,
+    ActorRecord, AssayComposition, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord,
+    EventRecord, GenesisRecord, KeyRecord, PrefixRecord, SiteRecord,
 };
 use lodestone::log::Hash;
+use lodestone::model::composition::Composition;
 use lodestone::model::ids::{DocumentDigest, Grams};
 use lodestone::model::keys::PublicKey;
 use lodestone::model::material::{Claim, Element, Form, Process, RetireReason, Role, SiteKind};
@@ -70,7 +71,30 @@ fn batch(status: BatchStatus, origin: BatchOrigin) -> BatchRecord {
         }],
         transit_loss_g: Grams(250),
         last_event_at: id("2026-03-03T00:00:00Z"),
+        composition: None,
+        assays: Vec::new(),
+        made_at: None,
     }
+}
+
+/// A batch with a declared composition and an assayed one: its old fields, then the trailer
+/// (docs/FORMAT.md, "Stored records"; issue 12).
+fn with_composition() -> BatchRecord {
+    let mut record = batch(BatchStatus::Active, transformed());
+    record.composition = Some(
+        Composition::new(BTreeMap::from([
+            (Element::Nd, 2_200),
+            (Element::Pr, 700),
+            (Element::Dy, 100),
+        ]))
+        .unwrap(),
+    );
+    record.assays.push(AssayComposition {
+        index: 8,
+        composition: Composition::new(BTreeMap::from([(Element::Nd, 2_190)])).unwrap(),
+    });
+    record.made_at = Some(id("fort-worth"));
+    record
 }
 
 fn transformed() -> BatchOrigin {
@@ -180,6 +204,7 @@ fn records() -> Vec<Golden> {
                 extracted(),
             ),
         ),
+        entry("batch_with_composition", with_composition()),
         entry(
             "event",
             EventRecord {

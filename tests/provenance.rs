@@ -99,6 +99,9 @@ impl World {
             certificates: Vec::new(),
             transit_loss_g: Grams::ZERO,
             last_event_at: id("2026-03-01T00:00:00Z"),
+            composition: None,
+            assays: Vec::new(),
+            made_at: None,
         };
         self.changes.batches.insert(record.id.clone(), record);
     }

@@ -172,6 +172,24 @@ fn deep_dag_has_a_thousand_upstream_batches_from_many_mines() {
     assert_eq!(upstream.len(), dag.nodes);
     assert!(dag.nodes >= 1_000, "{} nodes", dag.nodes);
     assert_eq!(mines.len(), DEEP_DAG_WIDTH);
+
+    // Issue 12: the deep DAG declares compositions, so its root has per-element shares and a
+    // compliance verdict to measure (the bench's compliance section).
+    let analysis =
+        lodestone::audit::compliance::analyze(&ledger.state, &dag.root, 100_000).unwrap();
+    assert!(
+        analysis.elements.content.is_some(),
+        "{:?}",
+        analysis.elements.cannot_tell
+    );
+    let nd = analysis
+        .elements
+        .elements
+        .iter()
+        .find(|e| e.element == lodestone::model::material::Element::Nd)
+        .expect("the root holds Nd");
+    assert!(nd.by_site.len() > 1, "Nd from many mines");
+    assert_eq!(nd.undeclared_g, 0);
 }
 
 #[test]

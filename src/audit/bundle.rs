@@ -215,6 +215,13 @@ pub struct BundleReport {
     /// checkpoint verified (absent when checked without a policy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub witnesses: Option<Vec<String>>,
+    /// Per-element origin shares recomputed from the replayed entries (issue 12).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elements: Option<super::elements::ElementReport>,
+    /// With a compliance policy (`verify-bundle --compliance`): its verdict, recomputed from
+    /// the proven entries only; absent when the bundle does not verify.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compliance: Option<super::compliance::Verdict>,
 }
 
 impl BundleReport {
@@ -239,6 +246,8 @@ impl BundleReport {
             certificates: Vec::new(),
             cannot_prove: LIMITS.to_vec(),
             witnesses: None,
+            elements: None,
+            compliance: None,
         }
     }
 
@@ -312,6 +321,40 @@ impl BundleReport {
                 );
             }
         }
+        if let Some(elements) = &self.elements {
+            for e in &elements.elements {
+                let places: Vec<String> = e
+                    .by_country
+                    .iter()
+                    .map(|c| format!("{} {:.1}%", c.id, c.share * 100.0))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  {:<3} {} g: mined {} g ({}), recycled {} g pre- / {} g post-consumer, undeclared {} g",
+                    e.element.as_str(),
+                    e.grams,
+                    e.mined_g,
+                    places.join(", "),
+                    e.recycled_pre_consumer_g,
+                    e.recycled_post_consumer_g,
+                    e.undeclared_g
+                );
+            }
+        }
+        if let Some(v) = &self.compliance {
+            let _ = writeln!(
+                out,
+                "\ncompliance {}: {}",
+                v.policy,
+                v.verdict.as_str().to_uppercase()
+            );
+            for r in &v.reasons {
+                let _ = writeln!(out, "  [{}] {}", r.outcome.as_str(), r.message);
+            }
+            for x in &v.exceptions {
+                let _ = writeln!(out, "  not seen by the ledger: {x}");
+            }
+        }
         if !self.certificates.is_empty() {
             let _ = writeln!(out, "\ncertificates along the way:");
             for c in &self.certificates {
@@ -375,6 +418,32 @@ pub fn verify_bundle_with_policy(
     bundle: &Bundle,
     verifier: &NoteVerifier,
     policy: Option<&Policy>,
+) -> BundleReport {
+    verify_bundle_full(bundle, verifier, policy, None)
+}
+
+/// Parses and checks a bundle given as JSON bytes, with an optional witness policy and an
+/// optional compliance policy whose verdict is recomputed from the proven entries.
+pub fn verify_bundle_json_full(
+    bytes: &[u8],
+    verifier: &NoteVerifier,
+    policy: Option<&Policy>,
+    compliance: Option<&super::compliance::Policy>,
+) -> BundleReport {
+    match serde_json::from_slice::<Bundle>(bytes) {
+        Ok(bundle) => verify_bundle_full(&bundle, verifier, policy, compliance),
+        Err(e) => BundleReport::failed("bundle", format!("not a bundle: {e}")),
+    }
+}
+
+/// [`verify_bundle_with_policy`], and with a compliance policy its verdict on the bundle's
+/// batch, computed from the state the proven entries replay to — nothing the bundle merely
+/// asserts. A bundle that fails verification gets no verdict.
+pub fn verify_bundle_full(
+    bundle: &Bundle,
+    verifier: &NoteVerifier,
+    policy: Option<&Policy>,
+    compliance: Option<&super::compliance::Policy>,
 ) -> BundleReport {
     let mut report = BundleReport::empty();
     report.batch = Some(bundle.batch.clone());
@@ -504,7 +573,20 @@ pub fn verify_bundle_with_policy(
                     document_sha256: c.document_sha256,
                 })
                 .collect();
+            if let Some(compliance) = compliance {
+                match super::compliance::analyze_dag(&state, &p.dag) {
+                    Ok(analysis) => {
+                        report.compliance =
+                            Some(super::compliance::evaluate(compliance, &analysis));
+                    }
+                    Err(e) => {
+                        report.fail("bundle", format!("the compliance analysis failed: {e}"));
+                        return report;
+                    }
+                }
+            }
             report.origins = Some(p.origins);
+            report.elements = Some(p.elements);
         }
         Err(e) => {
             report.fail(

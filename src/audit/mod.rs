@@ -11,9 +11,13 @@
 //! largest-remainder rounding, so the parts of a batch always sum to its mass exactly.
 
 pub mod bundle;
+pub mod compliance;
 mod downstream;
+pub mod elements;
+pub mod lineage;
 mod mix;
 mod origin;
+pub mod portfolio;
 mod provenance;
 pub mod replay;
 
@@ -111,6 +115,9 @@ pub struct Provenance {
     /// Where its mass came from.
     #[serde(flatten)]
     pub origins: OriginReport,
+    /// Per-element origin shares (issue 12; docs/COMPLIANCE.md): by mine, company and country,
+    /// recycled pre-/post-consumer, undeclared.
+    pub elements: elements::ElementReport,
     /// The upstream DAG.
     pub dag: ProvenanceDag,
 }
@@ -123,9 +130,11 @@ pub fn provenance<S: StateView + ?Sized>(
 ) -> Result<Provenance, AuditError> {
     let dag = provenance_dag(state, batch, max_nodes)?;
     let origins = origin_report(state, &dag)?;
+    let elements = compliance::element_shares(state, &dag)?;
     Ok(Provenance {
         batch: batch.clone(),
         origins,
+        elements,
         dag,
     })
 }

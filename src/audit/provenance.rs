@@ -6,7 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::ledger::{BatchOrigin, BatchRecord, BatchStatus, CertificateRecord, StateView};
+use crate::ledger::{
+    AssayComposition, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord, StateView,
+};
+use crate::model::composition::Composition;
 use crate::model::ids::{ActorId, BatchId, SiteId, Timestamp};
 use crate::model::material::{Element, Form, Process, RetireReason};
 
@@ -99,6 +102,26 @@ pub struct DagNode {
     pub creation: NodeCreation,
     /// Claims attached to it.
     pub certificates: Vec<CertificateRecord>,
+    /// Grams of each rare-earth element, as declared (or inherited by a split or merge);
+    /// absent when not declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub composition: Option<Composition>,
+    /// Compositions measured by assay certificates, in entry order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assays: Vec<AssayComposition>,
+    /// The site the transform that made it named (absent for extracts: their mine is in
+    /// `creation`; and for transforms that named none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made_at: Option<SiteId>,
+}
+
+impl DagNode {
+    /// The element content the audits use: the declared composition, else the latest assay's.
+    pub fn content(&self) -> Option<&Composition> {
+        self.composition
+            .as_ref()
+            .or_else(|| self.assays.last().map(|a| &a.composition))
+    }
 }
 
 /// Mass taken from one batch to make another.
@@ -249,6 +272,9 @@ pub fn provenance_dag<S: StateView + ?Sized>(
             created_at: record.created_at,
             creation,
             certificates: record.certificates,
+            composition: record.composition,
+            assays: record.assays,
+            made_at: record.made_at,
         });
     }
     Ok(ProvenanceDag {

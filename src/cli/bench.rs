@@ -26,6 +26,7 @@
 
 mod abuse;
 mod breakdown;
+mod compliance;
 mod epcis;
 mod ledger;
 mod load;
@@ -463,6 +464,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             None,
         ),
     }
+    let compliance = compliance::measure(&mut report, &base, dag_root.as_ref(), walked);
     report.row(
         "  upstream walk, sled reads only (p50)",
         format!("{:.2} ms", median(walks.clone())),
@@ -484,6 +486,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             },
             "dag": {"root": dag_root.to_string(), "nodes": walked, "events": dag_events,
                     "upstream_walk_ms_p50": median(walks)},
+            "compliance": compliance,
             "inclusion_proofs": load_json(&proofs),
             "proof_clients": plan.proof_clients,
             "log_size": size,

@@ -15,6 +15,7 @@ mod keys;
 mod loadgen;
 mod monitor;
 mod output;
+mod report;
 mod submit;
 mod verify;
 mod witness;
@@ -101,6 +102,11 @@ pub enum Command {
         after_help = "Example:\n  lodestone verify-bundle magnet.bundle.json --log-key \"$(cat lodestone-data/log.pub)\""
     )]
     VerifyBundle(verify::VerifyBundleArgs),
+    /// A batch's compliance verdicts (DFARS, friend-shore, EU CRMA) from its proven bundle.
+    #[command(
+        after_help = "Examples:\n  lodestone report JLM-MAG-SH-2026-0001 --policy dfars-2027 --format markdown\n  lodestone report SE-MAG-GBD-2026-0001 --policy dfars-2026 --policy friend-shore --format csv\n  lodestone report MP-MAG-2026-0001 --policy my-policy.json --format json --log-key \"$(cat lodestone-data/log.pub)\"\n\nExit status: 0 when no verdict fails, 1 when one fails. Policies: docs/COMPLIANCE.md."
+    )]
+    Report(report::ReportArgs),
     /// Create a fresh ledger, load the seed scenario through the HTTP API, and serve it.
     #[command(
         after_help = "Examples:\n  lodestone demo\n  lodestone demo --addr 127.0.0.1:8081      # when 8080 is taken\n  lodestone demo --no-serve                 # load it, then audit with verify --data"
@@ -205,6 +211,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::verify(args),
         Command::VerifyBundle(args) => verify::verify_bundle(args),
         Command::Demo(args) => demo::demo(args),
+        Command::Report(args) => report::report(args),
         Command::Bench(args) => bench::bench(args),
         Command::Witness(command) => witness::witness(command),
         Command::Monitor(args) => monitor::monitor(args),

@@ -454,6 +454,10 @@ pub struct VerifyBundleArgs {
     /// quorum of witness cosignatures.
     #[arg(long, env = "LODESTONE_POLICY")]
     pub policy: Option<PathBuf>,
+    /// A compliance policy (built-in name or JSON file, docs/COMPLIANCE.md) whose verdict is
+    /// recomputed from the bundle's proven entries. (`--policy` here is the witness policy.)
+    #[arg(long, value_name = "NAME|FILE")]
+    pub compliance: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -465,8 +469,17 @@ pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read bundle {}", args.bundle.display()))?;
     let verifier = NoteVerifier::from_text(args.log_key.trim()).context("--log-key")?;
     let policy = args.policy.as_deref().map(load_policy).transpose()?;
-    let report =
-        crate::audit::bundle::verify_bundle_json_with_policy(&text, &verifier, policy.as_ref());
+    let compliance = args
+        .compliance
+        .as_deref()
+        .map(super::report::load_compliance_policy)
+        .transpose()?;
+    let report = crate::audit::bundle::verify_bundle_json_full(
+        &text,
+        &verifier,
+        policy.as_ref(),
+        compliance.as_ref(),
+    );
     if args.json {
         output::json(&serde_json::to_value(&report).expect("report serialises"));
     } else {

@@ -169,6 +169,7 @@ struct Shares<'a> {
     batch: &'a BatchId,
     #[serde(flatten)]
     origins: &'a audit::OriginReport,
+    elements: &'a audit::elements::ElementReport,
 }
 
 /// `GET /v1/batches/{id}/provenance[?dag=false]`.
@@ -191,6 +192,7 @@ pub async fn provenance(
         Json(Shares {
             batch: &provenance.batch,
             origins: &provenance.origins,
+            elements: &provenance.elements,
         })
         .into_response()
     } else {

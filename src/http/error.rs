@@ -46,6 +46,7 @@ pub const CODES: &[&str] = &[
     "read_only",
     "not_ready",
     "not_witnessed",
+    "unknown_policy",
 ];
 
 /// The status every problem code comes with (one code, one status: docs/API.md); `None` for a
@@ -69,7 +70,8 @@ pub fn status_of(code: &str) -> Option<StatusCode> {
         | "bad_signature_format"
         | "malformed_event"
         | "malformed_batch"
-        | "bad_id" => StatusCode::BAD_REQUEST,
+        | "bad_id"
+        | "unknown_policy" => StatusCode::BAD_REQUEST,
         "body_too_large" | "payload_too_large" | "entry_too_large" | "batch_too_large"
         | "envelope_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,

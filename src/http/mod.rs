@@ -7,6 +7,7 @@
 //! no input makes a handler panic.
 
 mod audit_api;
+mod compliance_api;
 mod epcis_api;
 pub mod error;
 mod extract;
@@ -208,7 +209,6 @@ pub async fn metrics(
     )
         .into_response()
 }
-
 
 /// Liveness: `200 ok` whenever the process answers at all.
 #[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz",

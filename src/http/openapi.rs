@@ -36,7 +36,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    audit_api, epcis_api, log_api, pages, tiles, witnessed, write, AppState, MAX_ENTRY_BODY,
+    audit_api, compliance_api, epcis_api, log_api, pages, tiles, witnessed, write, AppState,
+    MAX_ENTRY_BODY,
 };
 use crate::ledger::LedgerError;
 
@@ -89,6 +90,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(super::healthz))
         .routes(routes!(super::readyz))
         .routes(routes!(super::metrics))
+        .routes(routes!(compliance_api::compliance))
+        .routes(routes!(compliance_api::actor_portfolio))
         .routes(routes!(epcis_api::batch_document))
         .routes(routes!(epcis_api::events))
         .routes(routes!(openapi_json))

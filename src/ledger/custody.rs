@@ -9,7 +9,8 @@ use crate::model::material::{
 
 use super::overlay::Overlay;
 use super::state::{
-    ActorRecord, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord, StateView,
+    ActorRecord, AssayComposition, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord,
+    StateView,
 };
 use super::{EntryContext, InvalidReason, LedgerError, SiteProblem};
 
@@ -177,7 +178,10 @@ pub(super) fn extract<S: StateView + ?Sized>(
     state.put_batch(BatchRecord {
         id: body.batch.clone(),
         form: body.form,
-        elements: body.elements.clone(),
+        elements: match &body.composition {
+            Some(c) if body.elements.is_empty() => c.elements().collect(),
+            _ => body.elements.clone(),
+        },
         created_g: body.mass_g,
         remaining_g: body.mass_g,
         custodian: actor.id.clone(),
@@ -192,6 +196,9 @@ pub(super) fn extract<S: StateView + ?Sized>(
         certificates: Vec::new(),
         transit_loss_g: Grams::ZERO,
         last_event_at: event.occurred_at.clone(),
+        composition: body.composition.clone(),
+        assays: Vec::new(),
+        made_at: None,
     });
     Ok(())
 }
@@ -293,6 +300,21 @@ pub(super) fn certify<S: StateView + ?Sized>(
     require_role(actor, "certify", CERTIFYING_ROLES)?;
     let mut batch = load_batch(state, &body.batch)?;
     require_not_before(&batch, &event.occurred_at)?;
+    if let Some(composition) = &body.composition {
+        // The parser admits a composition on assays only; what it measured must fit the batch.
+        if !composition.fits(batch.created_g) {
+            return Err(InvalidReason::AssayTooHeavy {
+                batch: batch.id.clone(),
+                composition_g: composition.total(),
+                created_g: batch.created_g,
+            }
+            .into());
+        }
+        batch.assays.push(AssayComposition {
+            index: ctx.index,
+            composition: composition.clone(),
+        });
+    }
     batch.certificates.push(CertificateRecord {
         index: ctx.index,
         certifier: actor.id.clone(),

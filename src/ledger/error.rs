@@ -7,7 +7,7 @@ use std::fmt;
 use crate::model::event::EventError;
 use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, Grams, SiteId, Timestamp};
 use crate::model::keys::KeyId;
-use crate::model::material::{Form, Process, RetireReason, Role, SiteKind};
+use crate::model::material::{Element, Form, Process, RetireReason, Role, SiteKind};
 
 use super::state::StateError;
 
@@ -104,6 +104,22 @@ pub enum InvalidReason {
         what: &'static str,
         /// The exact sum.
         total_g: u128,
+    },
+    /// Grain boundary diffusion diffuses a heavy rare-earth metal or alloy into magnets: it
+    /// takes both.
+    #[error(
+        "grain_boundary_diffusion takes at least one magnet input and one metal or alloy input"
+    )]
+    DiffusionInputs,
+    /// An assay's measured composition weighs more than the batch.
+    #[error("the assayed composition of {batch} adds up to {composition_g} g, more than its {created_g}")]
+    AssayTooHeavy {
+        /// The batch.
+        batch: BatchId,
+        /// The composition's total.
+        composition_g: u128,
+        /// The batch's mass at creation.
+        created_g: Grams,
     },
     /// A ship to the sender itself.
     #[error("a batch cannot be shipped to its own custodian")]
@@ -366,6 +382,19 @@ pub enum LedgerError {
         /// Mass of outputs (exact sum).
         outputs_g: u128,
     },
+    /// An output declares more of a rare-earth element than the inputs taken contain.
+    #[error(
+        "outputs declare {outputs_g} g of {element}, more than the {inputs_g} g the inputs taken contain (additives count as none)"
+    )]
+    ElementImbalance {
+        /// The element.
+        element: Element,
+        /// What the inputs taken contain at most (rounded up per input; an input without a
+        /// declared composition counts with its whole taken mass).
+        inputs_g: u128,
+        /// What the outputs declare (exact sum).
+        outputs_g: u128,
+    },
     /// A form the process table does not allow.
     #[error(
         "{process} cannot have {side} {batch} of form {form}; allowed: {}",
@@ -510,6 +539,7 @@ impl LedgerError {
             LedgerError::DoubleSpend { .. } => "double_spend",
             LedgerError::InsufficientMass { .. } => "insufficient_mass",
             LedgerError::MassImbalance { .. } => "mass_imbalance",
+            LedgerError::ElementImbalance { .. } => "element_imbalance",
             LedgerError::InvalidTransition { .. } | LedgerError::ExtractForm { .. } => {
                 "invalid_transition"
             }
@@ -550,6 +580,7 @@ impl LedgerError {
         "double_spend",
         "insufficient_mass",
         "mass_imbalance",
+        "element_imbalance",
         "invalid_transition",
         "not_in_transit",
         "not_addressee",

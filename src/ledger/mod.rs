@@ -10,19 +10,21 @@
 //! prefixes, batches, custody, masses, forms).
 
 mod custody;
+mod elements;
 mod error;
 pub mod overlay;
 pub mod pinned;
 mod registry;
 pub mod signatures;
 pub mod state;
+mod trailer;
 mod transform;
 
 pub use error::{InvalidReason, LedgerError, Side, SiteProblem};
 pub use overlay::{EventKey, MemState, Overlay, StateChanges};
 pub use state::{
-    ActorRecord, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord, EventRecord,
-    GenesisRecord, KeyRecord, PrefixRecord, SiteRecord, StateError, StateView,
+    ActorRecord, AssayComposition, BatchOrigin, BatchRecord, BatchStatus, CertificateRecord,
+    EventRecord, GenesisRecord, KeyRecord, PrefixRecord, SiteRecord, StateError, StateView,
 };
 
 use crate::log::Hash;
@@ -72,6 +74,16 @@ pub fn apply<S: StateView + ?Sized>(
     };
     state.merge(changes);
     Ok(())
+}
+
+/// The per-element balance of a transform alone (docs/MODEL.md, "Element balance"), over the
+/// input records `inputs` in event order: what `apply` runs after the mass balance. Public so
+/// the bench can time it apart from the other rules.
+pub fn element_balance(
+    body: &crate::model::event::Transform,
+    inputs: &[BatchRecord],
+) -> Result<(), LedgerError> {
+    elements::check_balance(body, inputs)
 }
 
 /// [`apply`] straight onto an in-memory state.

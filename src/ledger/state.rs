@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::log::Hash;
+use crate::model::composition::Composition;
 use crate::model::ids::{
     ActorId, BatchId, BatchPrefix, CountryCode, DocumentDigest, EventId, Grams, SiteId, Timestamp,
 };
@@ -164,8 +165,22 @@ pub struct CertificateRecord {
     pub occurred_at: Timestamp,
 }
 
-/// A batch of material.
+/// A measured composition an `assay` certificate attached to a batch.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AssayComposition {
+    /// The `certify` entry (also in [`BatchRecord::certificates`]).
+    pub index: u64,
+    /// What the assay measured (elemental basis).
+    pub composition: Composition,
+}
+
+/// A batch of material.
+///
+/// Stored with a trailer (`ledger::trailer`): the fields up to `last_event_at` are encoded as
+/// they always were; `composition` and `assays`, which came later (issue 12), follow only when
+/// one of them is set. A record written before they existed decodes with neither, and a record
+/// without them encodes to exactly the old bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchRecord {
     /// Its id.
     pub id: BatchId,
@@ -198,6 +213,15 @@ pub struct BatchRecord {
     /// `occurred_at` of the latest event that created, moved, used or ended it (certificates
     /// excluded): no later event on it may be dated before this.
     pub last_event_at: Timestamp,
+    /// Grams of each rare-earth element it contains, as declared when it was created (or, for
+    /// split and merge outputs that declare none, inherited pro rata from their inputs).
+    /// `None`: not declared.
+    pub composition: Option<Composition>,
+    /// Compositions measured by `assay` certificates, in entry order.
+    pub assays: Vec<AssayComposition>,
+    /// The site a `transform` that made it named (`None` for extracts — their mine is in
+    /// `origin` — for transforms that named none, and for records stored before issue 12).
+    pub made_at: Option<SiteId>,
 }
 
 /// Who holds a batch id prefix, or the beginning of one. Registering `MP-` writes `MP-` (exact)
@@ -286,6 +310,9 @@ mod tests {
             }],
             transit_loss_g: Grams(0),
             last_event_at: "2026-03-02T00:00:00Z".parse().unwrap(),
+            composition: None,
+            assays: Vec::new(),
+            made_at: None,
         };
         let config = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(&batch, config).unwrap();

@@ -105,6 +105,8 @@ pub(super) fn transform<S: StateView + ?Sized>(
             .map(Grams)
             .map_err(|_| LedgerError::from(InvalidReason::MassOverflow { what, total_g }))
     };
+    // Per element, exact (ledger::elements): no rare earth appears from nowhere.
+    super::elements::check_balance(body, &inputs)?;
     let outputs_total_g = stored(outputs_g, "outputs")?;
     let additives_total_g = stored(additives_g, "additives")?;
 
@@ -121,6 +123,16 @@ pub(super) fn transform<S: StateView + ?Sized>(
     } else {
         BTreeSet::new()
     };
+    // Split and merge only regroup material: undeclared compositions carry over pro rata.
+    let compositions: Vec<_> = body
+        .outputs
+        .iter()
+        .map(|o| match (&o.composition, rule.preserves_form) {
+            (Some(c), _) => Some(c.clone()),
+            (None, true) => super::elements::inherited(body, &inputs, o.mass_g.get()),
+            (None, false) => None,
+        })
+        .collect();
     for (mut batch, input) in inputs.into_iter().zip(&body.inputs) {
         // Checked against remaining_g above.
         batch.remaining_g = Grams(batch.remaining_g.get() - input.mass_g.get());
@@ -143,12 +155,13 @@ pub(super) fn transform<S: StateView + ?Sized>(
         additives_g: additives_total_g,
         outputs_total_g,
     };
-    for output in &body.outputs {
-        // Split and merge only regroup material: undeclared elements carry over.
-        let elements = if output.elements.is_empty() {
-            inherited.clone()
-        } else {
-            output.elements.clone()
+    for (output, composition) in body.outputs.iter().zip(compositions) {
+        // Split and merge only regroup material: undeclared elements carry over. A declared
+        // composition names its elements.
+        let elements = match (&composition, output.elements.is_empty()) {
+            (_, false) => output.elements.clone(),
+            (Some(c), true) => c.elements().collect(),
+            (None, true) => inherited.clone(),
         };
         state.put_batch(BatchRecord {
             id: output.batch.clone(),
@@ -166,6 +179,9 @@ pub(super) fn transform<S: StateView + ?Sized>(
             certificates: Vec::new(),
             transit_loss_g: Grams::ZERO,
             last_event_at: event.occurred_at.clone(),
+            composition,
+            assays: Vec::new(),
+            made_at: body.site.clone(),
         });
     }
     Ok(())
@@ -229,6 +245,14 @@ fn check_forms(body: &Transform, inputs: &[BatchRecord]) -> Result<(), LedgerErr
                 rule.outputs.to_vec(),
             ));
         }
+    }
+    if body.process == Process::GrainBoundaryDiffusion
+        && !(inputs.iter().any(|b| b.form == Form::Magnet)
+            && inputs
+                .iter()
+                .any(|b| matches!(b.form, Form::Metal | Form::Alloy)))
+    {
+        return Err(InvalidReason::DiffusionInputs.into());
     }
     if let (true, Some(first)) = (rule.preserves_form, inputs.first()) {
         let form = first.form;

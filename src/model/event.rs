@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 
 use serde::{Serialize, Serializer};
 
+use crate::model::composition::Composition;
 use crate::model::ids::{
     ActorId, AdditiveName, BatchId, BatchPrefix, CountryCode, DocumentDigest, EventId, Grams,
     SiteId, Timestamp,
@@ -206,6 +207,10 @@ pub struct Extract {
     /// Rare earths it contains (optional).
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub elements: BTreeSet<Element>,
+    /// Grams of each rare-earth element it contains (optional; elemental basis, at most the
+    /// batch's mass; docs/COMPLIANCE.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub composition: Option<Composition>,
 }
 
 /// Mass taken from one input batch of a transform.
@@ -229,6 +234,10 @@ pub struct TransformOutput {
     /// Rare earths it contains (optional).
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub elements: BTreeSet<Element>,
+    /// Grams of each rare-earth element it contains (optional; elemental basis, at most the
+    /// batch's mass; docs/COMPLIANCE.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub composition: Option<Composition>,
 }
 
 /// Untracked material a transform adds (iron and boron for NdFeB magnets, ...).
@@ -286,6 +295,9 @@ pub struct Certify {
     pub statement: String,
     /// SHA-256 of the supporting document.
     pub document_sha256: DocumentDigest,
+    /// The measured rare-earth content of the batch (`assay` claims only; elemental basis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub composition: Option<Composition>,
 }
 
 /// `retire`: the batch ends.

@@ -236,6 +236,10 @@ named_enum!(
         Split = 8 => "split",
         /// Pooling batches of one form into one batch.
         Merge = 9 => "merge",
+        /// Grain boundary diffusion: a dysprosium or terbium metal or alloy is diffused into
+        /// finished magnets along their grain boundaries (about 70 % less Dy/Tb than alloying
+        /// it into the bulk). Takes magnets plus a metal or alloy; makes magnets.
+        GrainBoundaryDiffusion = 10 => "grain_boundary_diffusion",
     }
 );
 
@@ -401,6 +405,13 @@ pub const PROCESS_TABLE: &[ProcessRule] = &[
         outputs: ALL_FORMS,
         preserves_form: true,
         roles: HOLDING_ROLES,
+    },
+    ProcessRule {
+        process: Process::GrainBoundaryDiffusion,
+        inputs: &[Magnet, Metal, Alloy],
+        outputs: &[Magnet, Scrap],
+        preserves_form: false,
+        roles: &[Role::MagnetMaker],
     },
 ];
 

@@ -529,6 +529,10 @@ impl LedgerStore for FileLedger {
         self.state.batch_ids_from(from, limit)
     }
 
+    fn batches(&self) -> Result<Vec<crate::ledger::BatchRecord>, StoreError> {
+        self.state.batches()
+    }
+
     fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.log.bytes() + self.state.db().size_on_disk())
     }

@@ -247,6 +247,8 @@ pub trait LedgerStore: StateView + HashReader + Send + Sync {
     fn actors(&self) -> Result<Vec<ActorRecord>, StoreError>;
     /// Up to `limit` batch ids in id order, from `from` on (inclusive): paged lists and search.
     fn batch_ids_from(&self, from: &str, limit: usize) -> Result<Vec<BatchId>, StoreError>;
+    /// Every batch, ordered by id: a full scan, for portfolio reports (issue 12).
+    fn batches(&self) -> Result<Vec<crate::ledger::BatchRecord>, StoreError>;
     /// Bytes used on disk.
     fn size_on_disk(&self) -> Result<u64, StoreError>;
     /// Whether writes can be taken now; tries to clear a past failure first.

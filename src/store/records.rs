@@ -371,6 +371,15 @@ impl<D: RecordDb> StateRecords<D> {
             .collect()
     }
 
+    /// Every batch, ordered by id.
+    pub fn batches(&self) -> Result<Vec<BatchRecord>, StoreError> {
+        self.db
+            .scan_prefix(&[BATCH])?
+            .into_iter()
+            .map(|(_, v)| decode("batch", &v))
+            .collect()
+    }
+
     fn record<T: DeserializeOwned>(&self, what: &str, key: &[u8]) -> Result<Option<T>, StateError> {
         let state_error = |e: StoreError| StateError {
             message: e.to_string(),

@@ -17,10 +17,11 @@
 //! named `<creator's prefix><flow>-<TAG>` (e.g. `separator-02/L0-F7-NDPR`): under the prefix the
 //! registry gave their creator, and with a flow part no other flow uses.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use sha2::{Digest, Sha256};
 
+use crate::model::composition::Composition;
 use crate::model::event::{
     Additive, Certify, EventBody, Extract, Receive, Retire, Ship, Transform, TransformInput,
     TransformOutput,
@@ -51,6 +52,9 @@ pub(super) struct Planner<'w> {
     prefix: String,
     /// Each batch the flow created so far, by tag.
     created: HashMap<String, BatchId>,
+    /// Each batch's mass and composition (issue 12), by tag, to declare outputs' compositions
+    /// that keep the element balance.
+    contents: HashMap<String, (u64, Composition)>,
     pub(super) drafts: VecDeque<Draft>,
 }
 
@@ -63,6 +67,7 @@ impl<'w> Planner<'w> {
             world,
             prefix: prefix.to_owned(),
             created: HashMap::new(),
+            contents: HashMap::new(),
             drafts: VecDeque::new(),
         }
     }
@@ -104,12 +109,26 @@ impl<'w> Planner<'w> {
             .expect("miners have a mine")
             .id
             .clone();
+        // Six percent rare earths, shared evenly by the listed elements.
+        let composition = Composition::from_parts(
+            elements
+                .iter()
+                .map(|e| (*e, share(mass, 60) / elements.len().max(1) as u64)),
+        )
+        .filter(|c| {
+            c.elements()
+                .eq(elements.iter().copied().collect::<BTreeSet<_>>())
+        });
+        if let Some(c) = &composition {
+            self.contents.insert(tag.to_owned(), (mass, c.clone()));
+        }
         let body = EventBody::Extract(Extract {
             site,
             batch: self.create(miner, tag),
             form,
             mass_g: Grams(mass),
             elements: elements.iter().copied().collect(),
+            composition,
         });
         self.push(miner, body);
     }
@@ -123,6 +142,7 @@ impl<'w> Planner<'w> {
         outputs: &[Output<'_>],
         additives: &[(&str, u64)],
     ) {
+        let compositions = self.compositions(process, inputs, outputs);
         let inputs = inputs
             .iter()
             .map(|(tag, mass)| TransformInput {
@@ -136,12 +156,16 @@ impl<'w> Planner<'w> {
             inputs,
             outputs: outputs
                 .iter()
-                .map(|(tag, form, mass, elements)| TransformOutput {
-                    batch: self.create(actor, tag),
-                    form: *form,
-                    mass_g: Grams(*mass),
-                    elements: elements.iter().copied().collect::<BTreeSet<_>>(),
-                })
+                .zip(compositions)
+                .map(
+                    |((tag, form, mass, elements), composition)| TransformOutput {
+                        batch: self.create(actor, tag),
+                        form: *form,
+                        mass_g: Grams(*mass),
+                        elements: elements.iter().copied().collect::<BTreeSet<_>>(),
+                        composition,
+                    },
+                )
                 .collect(),
             additives: additives
                 .iter()
@@ -152,6 +176,78 @@ impl<'w> Planner<'w> {
                 .collect(),
         });
         self.push(actor, body);
+    }
+
+    /// The compositions to declare for `outputs` (and records what each output will hold):
+    /// element by element, 95 % of what the inputs taken contain, shared by mass among the
+    /// outputs that list the element, never above 99 % of an output's mass. Split and merge
+    /// declare none (the ledger inherits them; the same formula is recorded here). An input
+    /// without a composition makes its outputs undeclared.
+    fn compositions(
+        &mut self,
+        process: Process,
+        inputs: &[(&str, u64)],
+        outputs: &[Output<'_>],
+    ) -> Vec<Option<Composition>> {
+        let none = vec![None; outputs.len()];
+        let mut pool: BTreeMap<Element, u128> = BTreeMap::new();
+        for (tag, taken) in inputs {
+            let Some((mass, c)) = self.contents.get(*tag) else {
+                return none;
+            };
+            for (e, g) in c.iter() {
+                *pool.entry(e).or_insert(0) +=
+                    u128::from(*taken) * u128::from(g) / u128::from((*mass).max(1));
+            }
+        }
+        let taken: u128 = inputs.iter().map(|(_, t)| u128::from(*t)).sum();
+        if matches!(process, Process::Split | Process::Merge) {
+            for (tag, _, mass, _) in outputs {
+                let parts = pool.iter().map(|(e, g)| {
+                    (
+                        *e,
+                        u64::try_from(g * u128::from(*mass) / taken.max(1)).unwrap_or(0),
+                    )
+                });
+                if let Some(c) = Composition::from_parts(parts) {
+                    self.contents.insert((*tag).to_owned(), (*mass, c));
+                }
+            }
+            return none;
+        }
+        outputs
+            .iter()
+            .map(|(tag, _, mass, elements)| {
+                let parts = elements.iter().map(|e| {
+                    let listing: u128 = outputs
+                        .iter()
+                        .filter(|o| o.3.contains(e))
+                        .map(|o| u128::from(o.2))
+                        .sum();
+                    let g = pool.get(e).copied().unwrap_or(0) * u128::from(*mass) / listing.max(1)
+                        * 95
+                        / 100;
+                    (*e, u64::try_from(g).unwrap_or(0))
+                });
+                let mut c = Composition::from_parts(parts)?;
+                let cap = u128::from(share(*mass, 990));
+                if c.total() > cap {
+                    let total = c.total();
+                    c = Composition::from_parts(c.iter().map(|(e, g)| {
+                        (e, u64::try_from(u128::from(g) * cap / total).unwrap_or(0))
+                    }))?;
+                }
+                // Declared elements and the composition must name the same elements.
+                if !c
+                    .elements()
+                    .eq(elements.iter().copied().collect::<BTreeSet<_>>())
+                {
+                    return None;
+                }
+                self.contents.insert((*tag).to_owned(), (*mass, c.clone()));
+                Some(c)
+            })
+            .collect()
     }
 
     /// Ships the whole batch and has the addressee receive it, less a transit loss under 0.3%.
@@ -198,6 +294,7 @@ impl<'w> Planner<'w> {
             claim,
             statement,
             document_sha256: DocumentDigest::from_bytes(document),
+            composition: None,
         });
         self.push(certifier, body);
     }

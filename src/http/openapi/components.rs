@@ -367,6 +367,16 @@ fn written_here() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "ComplianceReport",
+            json!({"description": "Per policy: a verdict (`pass`, `fail`, `cannot_tell`) with reasons naming stage, site, company, country and entry index; the lineage by stage and per-element shares it rests on (docs/COMPLIANCE.md).",
+                   "type": "object"}),
+        ),
+        (
+            "Portfolio",
+            json!({"description": "The batches an actor received in a period: where their elements were extracted, processed and recycled, and each stage's concentration by country against the 65% benchmark (docs/COMPLIANCE.md).",
+                   "type": "object"}),
+        ),
+        (
             "LogInfo",
             json!({
                 "type": "object", "additionalProperties": false,

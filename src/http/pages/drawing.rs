@@ -340,6 +340,9 @@ mod tests {
                 }
             },
             certificates: Vec::new(),
+            composition: None,
+            assays: Vec::new(),
+            made_at: None,
         }
     }
 

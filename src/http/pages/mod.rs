@@ -41,7 +41,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
-
 /// Query parameters, any of them (unknown ones are ignored, undecodable ones dropped).
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 /// A path parameter (an undecodable one reads as empty: the page then says "not found").

@@ -9,6 +9,10 @@ use serde::de::{DeserializeOwned, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Number, Value};
 
+use crate::model::composition::Composition;
+use crate::model::ids::Grams;
+use crate::model::material::{Claim, Element};
+
 use super::limits::{MAX_ITEMS, MAX_KEYS, MAX_PREFIXES, MAX_SITES};
 use super::{
     Additive, Certify, Event, EventBody, Extract, Genesis, Receive, RegisterActor, Retire,
@@ -356,9 +360,55 @@ fn output(path: String, v: Value) -> Result<TransformOutput, EventError> {
         form: f.required("form")?,
         mass_g: f.required("mass_g")?,
         elements: f.set("elements", false)?.unwrap_or_default(),
+        composition: f.optional("composition")?,
     };
-    f.finish(&["batch", "form", "mass_g", "elements"])?;
+    let path = f.path.clone();
+    f.finish(&["batch", "form", "mass_g", "elements", "composition"])?;
+    check_composition(
+        &path,
+        &output.elements,
+        output.composition.as_ref(),
+        output.mass_g,
+    )?;
     Ok(output)
+}
+
+/// A declared composition agrees with the batch it describes: it weighs at most the batch's
+/// mass, and if the batch also lists `elements`, they are the composition's elements.
+fn check_composition(
+    path: &str,
+    elements: &BTreeSet<Element>,
+    composition: Option<&Composition>,
+    mass: Grams,
+) -> Result<(), EventError> {
+    let Some(composition) = composition else {
+        return Ok(());
+    };
+    let at = |name: &str| {
+        if path == ROOT {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if !composition.fits(mass) {
+        return Err(EventError::InvalidField {
+            path: at("composition"),
+            message: format!(
+                "the elements add up to {} g, more than the batch's {mass}",
+                composition.total()
+            ),
+        });
+    }
+    if !elements.is_empty() && !elements.iter().copied().eq(composition.elements()) {
+        return Err(EventError::InvalidField {
+            path: at("elements"),
+            message: "the elements listed differ from the composition's; list the same \
+                      elements or leave `elements` out"
+                .to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn additive(path: String, v: Value) -> Result<Additive, EventError> {
@@ -474,8 +524,17 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
                 form: f.required("form")?,
                 mass_g: f.required("mass_g")?,
                 elements: f.set("elements", false)?.unwrap_or_default(),
+                composition: f.optional("composition")?,
             };
-            f.finish(fields!("site", "batch", "form", "mass_g", "elements"))?;
+            f.finish(fields!(
+                "site",
+                "batch",
+                "form",
+                "mass_g",
+                "elements",
+                "composition"
+            ))?;
+            check_composition(ROOT, &b.elements, b.composition.as_ref(), b.mass_g)?;
             EventBody::Extract(b)
         }
         "transform" => {
@@ -511,8 +570,24 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
                 claim: f.required("claim")?,
                 statement: f.required("statement")?,
                 document_sha256: f.required("document_sha256")?,
+                composition: f.optional("composition")?,
             };
-            f.finish(fields!("batch", "claim", "statement", "document_sha256"))?;
+            f.finish(fields!(
+                "batch",
+                "claim",
+                "statement",
+                "document_sha256",
+                "composition"
+            ))?;
+            if b.composition.is_some() && b.claim != Claim::Assay {
+                return Err(EventError::InvalidField {
+                    path: "composition".to_owned(),
+                    message: format!(
+                        "only an assay carries a measured composition, not {}",
+                        b.claim
+                    ),
+                });
+            }
             EventBody::Certify(b)
         }
         "retire" => {

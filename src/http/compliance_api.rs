@@ -1,0 +1,125 @@
+//! Compliance routes (issue 12, docs/API.md, docs/COMPLIANCE.md): a batch's verdicts under the
+//! built-in policies, and an actor's portfolio (the EU CRMA Art. 24 map). The work is the pure
+//! audit code of `audit::compliance` and `audit::portfolio`, run on the blocking pool.
+
+use axum::extract::State;
+use axum::Json;
+
+use crate::audit::compliance::{self, ComplianceReport, Policy};
+use crate::audit::portfolio::{portfolio, Portfolio};
+use crate::audit::MAX_DAG_NODES;
+use crate::ledger::StateView;
+use crate::model::ids::{ActorId, BatchId, Timestamp};
+
+use super::extract::{P, Q};
+use super::{ApiError, AppState};
+
+impl From<compliance::PolicyError> for ApiError {
+    fn from(e: compliance::PolicyError) -> ApiError {
+        ApiError::bad_request("unknown_policy", e.to_string())
+    }
+}
+
+fn parse<T: std::str::FromStr>(what: &str, raw: &str, code: &'static str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e| ApiError::bad_request(code, format!("{what} `{raw}`: {e}")))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// The query of `GET /v1/batches/{id}/compliance`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceQuery {
+    /// A built-in policy name; absent: every built-in.
+    policy: Option<String>,
+}
+
+/// `GET /v1/batches/{id}/compliance[?policy=NAME]`.
+#[utoipa::path(get, path = "/v1/batches/{id}/compliance", tag = "audit", operation_id = "batch_compliance",
+    summary = "Compliance verdicts of a batch under the built-in policies (docs/COMPLIANCE.md)",
+    params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001"),
+           ("policy" = Option<String>, Query, description = "One built-in policy: dfars-2027, dfars-2026, friend-shore, crma-recycled")),
+    responses((status = 200, description = "Verdicts with their reasons",
+               body = ref("#/components/schemas/ComplianceReport"))),
+    extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large", "unknown_policy"]))))]
+pub async fn compliance(
+    State(state): State<AppState>,
+    P(id): P<String>,
+    Q(query): Q<ComplianceQuery>,
+) -> Result<Json<ComplianceReport>, ApiError> {
+    let id: BatchId = parse("batch id", &id, "bad_id")?;
+    let policies: Vec<Policy> = match &query.policy {
+        Some(name) => vec![compliance::builtin(name)?],
+        None => compliance::builtins(),
+    };
+    let store = state.store.clone();
+    let report = blocking(move || {
+        let analysis = compliance::analyze(&store, &id, MAX_DAG_NODES)?;
+        Ok(compliance::report(analysis, &policies))
+    })
+    .await?;
+    Ok(Json(report))
+}
+
+/// The query of `GET /v1/actors/{id}/portfolio`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortfolioQuery {
+    /// Period start (RFC 3339, inclusive).
+    from: String,
+    /// Period end (RFC 3339, exclusive).
+    to: String,
+}
+
+/// `GET /v1/actors/{id}/portfolio?from=&to=`.
+#[utoipa::path(get, path = "/v1/actors/{id}/portfolio", tag = "audit", operation_id = "actor_portfolio",
+    summary = "An actor's portfolio in a period: the EU CRMA Art. 24 map and stage concentration",
+    params(("id" = String, Path, description = "Actor id", pattern = "^[a-z0-9][a-z0-9-]{1,63}$", example = "lynas"),
+           ("from" = String, Query, description = "Period start, RFC 3339 (inclusive)"),
+           ("to" = String, Query, description = "Period end, RFC 3339 (exclusive)")),
+    responses((status = 200, description = "The portfolio report",
+               body = ref("#/components/schemas/Portfolio"))),
+    extensions(("x-problems" = json!(["bad_id", "bad_query", "not_found", "dag_too_large"]))))]
+pub async fn actor_portfolio(
+    State(state): State<AppState>,
+    P(id): P<String>,
+    Q(query): Q<PortfolioQuery>,
+) -> Result<Json<Portfolio>, ApiError> {
+    let actor: ActorId = parse("actor id", &id, "bad_id")?;
+    let from: Timestamp = parse("from", &query.from, "bad_query")?;
+    let to: Timestamp = parse("to", &query.to, "bad_query")?;
+    if to <= from {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("`to` ({to}) must be after `from` ({from})"),
+        ));
+    }
+    let store = state.store.clone();
+    let report = blocking(move || {
+        if store.actor(&actor).map_err(ApiError::internal)?.is_none() {
+            return Err(ApiError::not_found(format!("no actor {actor}")));
+        }
+        let batches = store.batches().map_err(ApiError::internal)?;
+        Ok(portfolio(
+            &store,
+            batches,
+            &actor,
+            &from,
+            &to,
+            MAX_DAG_NODES,
+        )?)
+    })
+    .await?;
+    Ok(Json(report))
+}
