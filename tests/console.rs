@@ -114,6 +114,17 @@ fn the_batch_page_answers_at_a_glance() {
     // Certificates carry claim, statement and the document digest.
     let certified = page(&format!("{url}/batches/MP-MAG-2026-0001")).body;
     assert!(certified.contains("Document SHA-256"));
+
+    // Per-element origin and the compliance verdicts with their reasons (issue 12): the magnet's
+    // neodymium is all Chinese-mined (tests/compliance.rs has the arithmetic), and DFARS 2027
+    // fails on the Bayan Obo extract.
+    assert!(body.contains("id=\"elements\""), "no per-element origin");
+    assert!(body.contains("Nd ("), "no neodymium row");
+    assert!(body.contains("mined in China"));
+    assert!(body.contains("id=\"compliance\""), "no verdicts");
+    let compliance = &body[body.find("id=\"compliance\"").unwrap()..];
+    assert!(compliance.contains("<strong class=\"bad\">fail</strong>"), "{compliance}");
+    assert!(compliance.contains("bayan-obo") || compliance.contains("Bayan Obo"));
 }
 
 #[test]

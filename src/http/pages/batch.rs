@@ -3,7 +3,7 @@
 //! untracked), certificates, the upstream table, and a box that checks its offline bundle in
 //! the browser. The same data also renders as a certificate of origin for printing and as CSV.
 //!
-//! Per-element origin and compliance verdicts have their sections ready ([`Extras`]): they are
+//! Per-element origin and compliance verdicts come from the audit layer ([`Extras`]); they are
 //! rendered when the audit supplies them.
 
 use std::fmt::Write as _;
@@ -19,7 +19,9 @@ use super::super::AppState;
 use super::custody::{chain_rows, custody_rows};
 use super::directory::Directory;
 use super::drawing;
-use super::layout::{self, country, date, esc, kg, page, percent, search_form, seg, words};
+use super::layout::{
+    self, country, date, esc, kg, page, percent, search_form, seg, thousands, words,
+};
 
 /// The embedded in-browser verifier.
 const VERIFY_JS: &str = include_str!("assets/verify.js");
@@ -40,14 +42,75 @@ pub enum View {
 /// One row of a share table: label (HTML), grams, share of the batch.
 pub type ShareRow = (String, u64, f64);
 
-/// Sections waiting for audits that are not there yet: per-element origin and compliance
-/// verdicts. `None` leaves the section out.
+/// The element-level sections: per-element origin and compliance verdicts (docs/COMPLIANCE.md).
+/// `None` leaves a section out.
 #[derive(Default)]
 pub struct Extras {
     /// Per element: its name and its sources (label, grams, share).
     pub elements: Option<Vec<(String, Vec<ShareRow>)>>,
-    /// Rule, whether it holds, and the reasons.
-    pub verdicts: Option<Vec<(String, bool, Vec<String>)>>,
+    /// Policy (title and source), outcome (`pass`, `fail`, `cannot_tell`), and the reasons.
+    pub verdicts: Option<Vec<(String, &'static str, Vec<String>)>>,
+}
+
+impl Extras {
+    /// The sections of `provenance`'s batch: its per-element shares and its verdicts under the
+    /// built-in policies. A batch without a known element content shows the verdicts only (they
+    /// say `cannot_tell` and why).
+    pub fn of(state: &AppState, provenance: &Provenance) -> Extras {
+        use crate::audit::compliance;
+        let elements = &provenance.elements.elements;
+        let element_rows = (!elements.is_empty()).then(|| {
+            elements
+                .iter()
+                .map(|e| {
+                    let whole = e.grams.max(1) as f64;
+                    let mut rows: Vec<ShareRow> = e
+                        .by_country
+                        .iter()
+                        .map(|part| {
+                            (
+                                format!("mined in {}", layout::country(&part.id)),
+                                part.grams,
+                                part.grams as f64 / whole,
+                            )
+                        })
+                        .collect();
+                    for (label, grams) in [
+                        ("recycled, pre-consumer scrap", e.recycled_pre_consumer_g),
+                        ("recycled, post-consumer scrap", e.recycled_post_consumer_g),
+                        ("from inputs without a declared composition", e.undeclared_g),
+                    ] {
+                        if grams > 0 {
+                            rows.push((label.to_owned(), grams, grams as f64 / whole));
+                        }
+                    }
+                    (
+                        format!("{} ({} g)", e.element.as_str(), thousands(e.grams)),
+                        rows,
+                    )
+                })
+                .collect()
+        });
+        let verdicts = compliance::analyze_dag(&state.store, &provenance.dag)
+            .ok()
+            .map(|analysis| {
+                compliance::report(analysis, &compliance::builtins())
+                    .verdicts
+                    .into_iter()
+                    .map(|v| {
+                        (
+                            format!("{} ({})", v.title, v.source),
+                            v.verdict.as_str(),
+                            v.reasons.into_iter().map(|r| r.message).collect(),
+                        )
+                    })
+                    .collect()
+            });
+        Extras {
+            elements: element_rows,
+            verdicts,
+        }
+    }
 }
 
 /// Finds a batch by the id as typed; a near miss (case, spaces) redirects to the real id.
@@ -93,7 +156,8 @@ pub fn render(state: &AppState, raw: &str, view: View) -> Response {
     let names = Directory::new(&state.store);
     match view {
         View::Page => {
-            let body = body(state, &record, &provenance, &names, &Extras::default());
+            let extras = Extras::of(state, &provenance);
+            let body = body(state, &record, &provenance, &names, &extras);
             page(
                 StatusCode::OK,
                 &format!("{} {}", words(&record.form), record.id),
@@ -400,16 +464,26 @@ fn extras_sections(extras: &Extras) -> String {
         }
     }
     if let Some(verdicts) = &extras.verdicts {
-        out.push_str("<h2 id=\"compliance\">Compliance</h2><ul>");
-        for (rule, holds, reasons) in verdicts {
+        out.push_str(
+            "<h2 id=\"compliance\">Compliance</h2><p>Verdicts from what the ledger proves \
+             (mass balance, not physical segregation; exceptions such as COTS or waivers are \
+             not seen by the ledger): docs/COMPLIANCE.md.</p><ul>",
+        );
+        for (rule, outcome, reasons) in verdicts {
+            let (class, word) = match *outcome {
+                "pass" => ("ok", "pass"),
+                "fail" => ("bad", "fail"),
+                _ => ("", "cannot tell"),
+            };
             let _ = write!(
                 out,
-                "<li><span class=\"{}\">{}</span> {}: {}</li>",
-                if *holds { "ok" } else { "bad" },
-                if *holds { "meets" } else { "fails" },
-                esc(rule),
-                esc(&reasons.join("; "))
+                "<li><strong class=\"{class}\">{word}</strong> {}<ul>",
+                esc(rule)
             );
+            for reason in reasons {
+                let _ = write!(out, "<li>{}</li>", esc(reason));
+            }
+            out.push_str("</ul></li>");
         }
         out.push_str("</ul>");
     }
