@@ -123,7 +123,10 @@ fn the_batch_page_answers_at_a_glance() {
     assert!(body.contains("mined in China"));
     assert!(body.contains("id=\"compliance\""), "no verdicts");
     let compliance = &body[body.find("id=\"compliance\"").unwrap()..];
-    assert!(compliance.contains("<strong class=\"bad\">fail</strong>"), "{compliance}");
+    assert!(
+        compliance.contains("<strong class=\"bad\">fail</strong>"),
+        "{compliance}"
+    );
     assert!(compliance.contains("bayan-obo") || compliance.contains("Bayan Obo"));
 }
 

@@ -115,6 +115,9 @@ pub fn export_event(
             if !x.elements.is_empty() {
                 ilmd.insert("lodestone:elements".into(), json!(x.elements));
             }
+            if let Some(composition) = &x.composition {
+                ilmd.insert("lodestone:composition".into(), json!(composition));
+            }
             put("ilmd", Value::Object(ilmd));
         }
         EventBody::Transform(t) => {
@@ -156,8 +159,9 @@ pub fn export_event(
                     if !o.elements.is_empty() {
                         m.insert("lodestone:elements".into(), json!(o.elements));
                     }
-                    // Composition slot: a declared per-element composition goes here as
-                    // `lodestone:composition` (docs/EPCIS.md, "where declared").
+                    if let Some(composition) = &o.composition {
+                        m.insert("lodestone:composition".into(), json!(composition));
+                    }
                     Value::Object(m)
                 })
                 .collect();
@@ -204,6 +208,9 @@ pub fn export_event(
             );
             put(vocab::EXT_CLAIM, json!(vocab::claim_name(c.claim)));
             put(vocab::EXT_STATEMENT, json!(c.statement));
+            if let Some(composition) = &c.composition {
+                put(vocab::EXT_COMPOSITION, json!(composition));
+            }
         }
         EventBody::Retire(r) => {
             let (step, disposition) = vocab::retire_step(r.reason);

@@ -271,6 +271,7 @@ const CERTIFY_FIELDS: &[&str] = &[
     "certificationInfo",
     vocab::EXT_CLAIM,
     vocab::EXT_STATEMENT,
+    vocab::EXT_COMPOSITION,
 ];
 const RETIRE_FIELDS: &[&str] = &["quantityList"];
 

@@ -35,6 +35,8 @@ pub const EXT_ADDITIVES: &str = "lodestone:additives";
 pub const EXT_CLAIM: &str = "lodestone:claim";
 /// `lodestone:statement` of a certificate.
 pub const EXT_STATEMENT: &str = "lodestone:statement";
+/// `lodestone:composition` of an `assay` certificate: the measured grams per element.
+pub const EXT_COMPOSITION: &str = "lodestone:composition";
 
 /// The business step of a transform's process: CBV's own where it has one, a Lodestone URI
 /// otherwise.

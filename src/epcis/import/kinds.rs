@@ -160,6 +160,7 @@ pub(super) fn extract(
             "lodestone:mineSite",
             "lodestone:form",
             "lodestone:elements",
+            "lodestone:composition",
         ],
     )?;
     let mut out = Map::new();
@@ -174,6 +175,9 @@ pub(super) fn extract(
         }
         if let Some(elements) = ilmd.get("lodestone:elements") {
             out.insert("elements".into(), elements.clone());
+        }
+        if let Some(composition) = ilmd.get("lodestone:composition") {
+            out.insert("composition".into(), composition.clone());
         }
     }
     let form = ilmd
@@ -234,10 +238,13 @@ pub(super) fn transform(
             if let Some(key) = item.keys().find(|k| {
                 !matches!(
                     k.as_str(),
-                    "lodestone:batch" | "lodestone:form" | "lodestone:elements"
+                    "lodestone:batch"
+                        | "lodestone:form"
+                        | "lodestone:elements"
+                        | "lodestone:composition"
                 )
             }) {
-                return Err(at.refuse(&format!("{path}.{key}"), format!("{key} is not a field of an output (lodestone:batch, lodestone:form, lodestone:elements)")));
+                return Err(at.refuse(&format!("{path}.{key}"), format!("{key} is not a field of an output (lodestone:batch, lodestone:form, lodestone:elements, lodestone:composition)")));
             }
             let uri = item
                 .get("lodestone:batch")
@@ -283,6 +290,9 @@ pub(super) fn transform(
         o.insert("mass_g".into(), json!(grams));
         if let Some(el) = info.get("lodestone:elements") {
             o.insert("elements".into(), el.clone());
+        }
+        if let Some(composition) = info.get("lodestone:composition") {
+            o.insert("composition".into(), composition.clone());
         }
         outs.push(Value::Object(o));
     }
@@ -432,6 +442,9 @@ pub(super) fn certify(
     out.insert("claim".into(), claim.clone());
     out.insert("statement".into(), statement.clone());
     out.insert("document_sha256".into(), json!(hex::encode(digest)));
+    if let Some(composition) = e.get(vocab::EXT_COMPOSITION) {
+        out.insert("composition".into(), composition.clone());
+    }
     Ok(out)
 }
 
