@@ -579,7 +579,7 @@ fn usage_errors_are_claps_with_exit_2() {
     let out = run(&[]);
     assert_eq!(out.code, Some(2), "{}", out.dump());
     assert!(
-        out.stderr.contains("Usage: lodestone <COMMAND>"),
+        out.stderr.contains("Usage: lodestone [OPTIONS] <COMMAND>"),
         "{}",
         out.dump()
     );
