@@ -20,15 +20,26 @@ fn main() {
         .filter(|c| !c.is_empty())
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".to_owned());
-    // Rebuild when HEAD moves: HEAD itself, the branch it points at, and packed refs.
+    // Rebuild when HEAD moves: HEAD itself, the branch it points at, and packed refs. Only
+    // files that exist: cargo reruns a build script on every build for a path that does not
+    // (and then recompiles the crate).
+    let mut watch = Vec::new();
     if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={dir}/HEAD");
-        if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
-                println!("cargo:rerun-if-changed={common}/{branch}");
-                println!("cargo:rerun-if-changed={common}/packed-refs");
-            }
+        watch.push(format!("{dir}/HEAD"));
+        if let (Some(branch), Some(common)) = (
+            git(&["symbolic-ref", "-q", "HEAD"]),
+            git(&["rev-parse", "--git-common-dir"]),
+        ) {
+            watch.push(format!("{common}/{branch}"));
+            watch.push(format!("{common}/packed-refs"));
         }
+    }
+    for path in watch.iter().filter(|p| std::path::Path::new(p).exists()) {
+        println!("cargo:rerun-if-changed={path}");
+    }
+    if watch.is_empty() {
+        // No git: nothing to watch but the environment (and build.rs itself).
+        println!("cargo:rerun-if-changed=build.rs");
     }
     println!("cargo:rustc-env=LODESTONE_COMMIT={commit}");
 }
