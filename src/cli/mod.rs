@@ -140,9 +140,15 @@ pub enum Command {
     Recover(backup::RecoverArgs),
     /// Check a configuration file for `serve`, `witness serve` and `monitor`.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  lodestone config check deploy/lodestone.toml\n  lodestone serve --config deploy/lodestone.toml"
+    )]
     Config(config::ConfigCommand),
     /// GS1 EPCIS 2.0: import capture documents (export is on the server, docs/EPCIS.md).
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  lodestone epcis import capture.jsonld --key lynas.key --server http://127.0.0.1:8080 --dry-run\n  curl http://127.0.0.1:8080/v1/epcis/events?perPage=100"
+    )]
     Epcis(epcis::EpcisCommand),
     /// Append synthetic extraction events directly (crash tests and quick load).
     #[command(hide = true)]

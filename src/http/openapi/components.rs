@@ -47,7 +47,7 @@ pub fn schemas() -> Map<String, Value> {
         "OriginShares".into(),
         extended(
             &report,
-            &[("batch", r("BatchId"))],
+            &[("batch", r("BatchId")), ("elements", r("ElementReport"))],
             "`?dag=false`: the origin shares alone.",
         ),
     );
@@ -55,7 +55,11 @@ pub fn schemas() -> Map<String, Value> {
         "Provenance".into(),
         extended(
             &report,
-            &[("batch", r("BatchId")), ("dag", dag_schema())],
+            &[
+                ("batch", r("BatchId")),
+                ("elements", r("ElementReport")),
+                ("dag", dag_schema()),
+            ],
             "The origin shares and the upstream DAG.",
         ),
     );
@@ -110,6 +114,9 @@ fn dag_schema() -> Value {
                             "operator": r("ActorId")}},
                     ]},
                     "certificates": {"type": "array", "items": r("Certificate")},
+                    "composition": r("Composition"),
+                    "assays": {"type": "array", "items": r("AssayComposition")},
+                    "made_at": {"type": "string", "minLength": 1},
                 }
             }},
             "edges": {"type": "array", "items": {
@@ -365,6 +372,11 @@ fn written_here() -> Vec<(&'static str, Value)> {
                     "creationDate": {"type": "string"},
                 }
             }),
+        ),
+        (
+            "AssayComposition",
+            json!({"type": "object", "additionalProperties": false, "required": ["index", "composition"],
+                   "properties": {"index": u64_schema(), "composition": r("Composition")}}),
         ),
         (
             "ComplianceReport",
