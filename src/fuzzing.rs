@@ -21,6 +21,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("bundle_json", bundle_json),
     ("witness_formats", witness_formats),
     ("epcis_document", epcis_document),
+    ("compliance_policy", compliance_policy),
 ];
 
 /// A bincode entry: whatever decodes re-encodes to the same bytes.
@@ -110,5 +111,13 @@ pub fn epcis_document(data: &[u8]) {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         let _ = crate::epcis::query::EventQuery::parse(&pairs);
+    }
+}
+
+/// A compliance policy file (docs/COMPLIANCE.md): parsed or refused, never a panic; whatever
+/// parses has a name.
+pub fn compliance_policy(data: &[u8]) {
+    if let Ok(policy) = crate::audit::compliance::Policy::from_json(data) {
+        assert!(!policy.name.is_empty(), "a policy without a name");
     }
 }
