@@ -41,7 +41,9 @@ where
 }
 
 /// Runs graph work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+/// Runs store work on the blocking pool; a task that panicked is a bare 500. Shared by every
+/// read route that walks the state.
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)

@@ -11,6 +11,7 @@ use crate::audit::MAX_DAG_NODES;
 use crate::ledger::StateView;
 use crate::model::ids::{ActorId, BatchId, Timestamp};
 
+use super::audit_api::blocking;
 use super::extract::{P, Q};
 use super::{ApiError, AppState};
 
@@ -26,14 +27,6 @@ where
 {
     raw.parse()
         .map_err(|e| ApiError::bad_request(code, format!("{what} `{raw}`: {e}")))
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(ApiError::internal)?
 }
 
 /// The query of `GET /v1/batches/{id}/compliance`.

@@ -20,6 +20,7 @@ use crate::model::event::EventBody;
 use crate::model::ids::{ActorId, BatchId, CountryCode, SiteId, Timestamp};
 use crate::store::Store;
 
+use super::audit_api::blocking;
 use super::extract::P;
 use super::{ApiError, AppState};
 
@@ -104,14 +105,6 @@ fn epcis_headers(mut response: Response) -> Response {
     headers.insert("GS1-EPCIS-Version", HeaderValue::from_static("2.0.0"));
     headers.insert("GS1-CBV-Version", HeaderValue::from_static("2.0.0"));
     response
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(ApiError::internal)?
 }
 
 /// `GET /v1/batches/{id}/epcis`: every supply-chain event of the batch's upstream DAG (the
