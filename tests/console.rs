@@ -248,3 +248,68 @@ fn csv_and_the_certificate_of_origin_take_it_away() {
         "the checkpoint is printed"
     );
 }
+
+/// The checkpoints of the `/log` page's blocks, as (signed note, entry indices listed under it).
+fn log_blocks(body: &str) -> Vec<(String, Vec<u64>)> {
+    body.split("<section class=\"block\">")
+        .skip(1)
+        .map(|section| {
+            let note = section
+                .split_once("<pre>")
+                .and_then(|(_, rest)| rest.split_once("</pre>"))
+                .map(|(note, _)| note.to_owned())
+                .expect("a block shows its checkpoint");
+            let indices = section
+                .split("<li><a href=\"/entries/")
+                .skip(1)
+                .map(|li| li.split('"').next().unwrap().parse().unwrap())
+                .collect();
+            (note, indices)
+        })
+        .collect()
+}
+
+#[test]
+fn the_log_page_lists_entries_by_block_under_their_signed_checkpoints_and_pages_back() {
+    use lodestone::log::checkpoint::Checkpoint;
+    use lodestone::log::note::NoteVerifier;
+
+    let (server, dir) = demo();
+    let url = &server.url;
+    let verifier = NoteVerifier::from_text(&support::log_key(&dir.path().join("demo"))).unwrap();
+    let (_, log) = support::get_json(&format!("{url}/v1/log"));
+    let size = log["size"].as_u64().unwrap();
+    assert!(size > 60, "the demo log is long enough to page: {size}");
+
+    // The latest page: the 25 newest entries, newest first, each under a checkpoint that the
+    // log key verifies and that covers it; the way back is offered, the way forward is not.
+    let latest = page(&format!("{url}/log?utm=1"));
+    assert_eq!(latest.status, 200);
+    let blocks = log_blocks(&latest.body);
+    let listed: Vec<u64> = blocks.iter().flat_map(|(_, i)| i.clone()).collect();
+    assert_eq!(listed, (size - 25..size).rev().collect::<Vec<_>>());
+    for (note, indices) in &blocks {
+        let checkpoint = Checkpoint::open(note, &verifier)
+            .unwrap_or_else(|e| panic!("block checkpoint does not verify: {e}\n{note}"));
+        assert!(indices.iter().all(|&i| i < checkpoint.size), "{note}");
+    }
+    assert!(latest
+        .body
+        .contains(&format!("href=\"/log?before={}#entries\"", size - 25)));
+    assert!(!latest.body.contains("Newer entries"));
+
+    // Paging back to the start: entries 0..10, a link forward, none further back.
+    let first = page(&format!("{url}/log?before=10"));
+    let listed: Vec<u64> = log_blocks(&first.body)
+        .iter()
+        .flat_map(|(_, i)| i.clone())
+        .collect();
+    assert_eq!(listed, (0..10).rev().collect::<Vec<_>>());
+    assert!(first.body.contains("href=\"/log?before=35#entries\""));
+    assert!(!first.body.contains("Older entries"));
+
+    // A `before` that is not an index is ignored, as pages ignore what they do not know.
+    let odd = page(&format!("{url}/log?before=ten"));
+    assert_eq!(odd.status, 200);
+    assert_eq!(log_blocks(&odd.body), blocks);
+}

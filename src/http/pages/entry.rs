@@ -1,6 +1,7 @@
 //! One log entry (`/entries/{index}`: the signed event, who signed it with which key, its leaf
 //! hash and its RFC 9162 inclusion proof against the latest checkpoint) and the log itself
-//! (`/log`: the latest signed checkpoint, the witnessed one with its cosignatures, the key).
+//! (`/log`: the latest signed checkpoint, the witnessed one with its cosignatures, the key, and
+//! the entries page by page under the signed checkpoint of the block that appended them).
 
 use std::fmt::Write as _;
 
@@ -99,8 +100,21 @@ pub fn entry(state: &AppState, raw: &str) -> Response {
 }
 
 /// `GET /log`.
-pub fn log(state: &AppState, _before: &str) -> Response {
+/// How many entries one page of `/log` lists.
+const LOG_PAGE: u64 = 25;
+
+/// `GET /log?before=N`: the latest checkpoint, the witnessed one, the key, and a page of entries
+/// (the `LOG_PAGE` before `before`, newest first) grouped by the block that appended them, each
+/// block with the checkpoint the log signed when it ended. A `before` that is not an index is
+/// ignored, as are other query parameters (pages never answer a 400).
+pub fn log(state: &AppState, before: &str) -> Response {
     let head = state.sequencer.head();
+    let end = before
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map_or(head.size, |b| b.min(head.size));
+    let start = end.saturating_sub(LOG_PAGE);
     let mut body = format!(
         "{}<h1>The log</h1><dl class=\"facts\"><div><dt>Origin</dt><dd>{}</dd></div>\
          <div><dt>Entries</dt><dd>{}</dd></div><div><dt>Root</dt><dd><code class=\"id\">{}</code></dd></div></dl>\
@@ -126,15 +140,53 @@ pub fn log(state: &AppState, _before: &str) -> Response {
     }
     let _ = write!(
         body,
-        "<h2>Log key</h2><p>The checkpoint verifier key this server says it uses. Pin a key from a source you trust, not from here.</p><pre>{}</pre>\
-         <h2>Latest entries</h2><ul>",
+        "<h2>Log key</h2><p>The checkpoint verifier key this server says it uses. Pin a key from a source you trust, not from here.</p><pre>{}</pre>",
         esc(&state.verifier.to_text())
     );
-    for index in (head.size.saturating_sub(20)..head.size).rev() {
+    entry_blocks(state, start, end, head.size, &mut body);
+    page(StatusCode::OK, "Log", &body, None)
+}
+
+/// Entries `start..end`, newest first, under the block (the checkpoint) that appended them, and
+/// the links to the pages around them.
+fn entry_blocks(state: &AppState, start: u64, end: u64, size: u64, body: &mut String) {
+    let _ = write!(
+        body,
+        "<h2 id=\"entries\">Entries {}–{} and their checkpoints</h2>\
+         <p class=\"muted\">The log appends entries in blocks and signs a checkpoint at the end of each; \
+         every entry below is provable against the checkpoint of its block (and any later one).</p>",
+        thousands(start),
+        thousands(end.saturating_sub(1)),
+    );
+    let mut open: Option<String> = None;
+    for index in (start..end).rev() {
+        let checkpoint = state
+            .store
+            .checkpoint_covering(index)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if open.as_deref() != Some(checkpoint.as_str()) {
+            if open.is_some() {
+                body.push_str("</ul></section>");
+            }
+            let signed_at = checkpoint.lines().nth(1).unwrap_or("?");
+            let _ = write!(
+                body,
+                "<section class=\"block\"><h3>Block ending at {} entries</h3>\
+                 <details><summary>Its signed checkpoint</summary><pre>{}</pre></details><ul>",
+                esc(&signed_at
+                    .parse::<u64>()
+                    .map_or_else(|_| signed_at.to_owned(), thousands)),
+                esc(&checkpoint)
+            );
+            open = Some(checkpoint);
+        }
         if let Some((_, event)) = event_of(state, index) {
             let _ = write!(
                 body,
-                "<li><a href=\"/entries/{index}\">#{index}</a> {} {}</li>",
+                "<li><a href=\"/entries/{index}\">#{}</a> {} {}</li>",
+                thousands(index),
                 esc(&event["kind"].as_str().unwrap_or("?").replace('_', " ")),
                 event["batch"]
                     .as_str()
@@ -146,6 +198,22 @@ pub fn log(state: &AppState, _before: &str) -> Response {
             );
         }
     }
-    body.push_str("</ul>");
-    page(StatusCode::OK, "Log", &body, None)
+    if open.is_some() {
+        body.push_str("</ul></section>");
+    }
+    body.push_str("<nav class=\"pager\" aria-label=\"Entries\">");
+    if end < size {
+        let _ = write!(
+            body,
+            "<a href=\"/log#entries\">Latest entries</a><a rel=\"prev\" href=\"/log?before={}#entries\">Newer entries</a>",
+            end.saturating_add(LOG_PAGE).min(size)
+        );
+    }
+    if start > 0 {
+        let _ = write!(
+            body,
+            "<a rel=\"next\" href=\"/log?before={start}#entries\">Older entries</a>"
+        );
+    }
+    body.push_str("</nav>");
 }
