@@ -38,6 +38,11 @@ pub enum WebDriverError {
 /// The element-reference key of W3C WebDriver.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// The Tab key, for [`Session::press`] (W3C WebDriver normalised key value).
+pub const TAB: &str = "\u{E004}";
+/// The Enter key, for [`Session::press`].
+pub const ENTER: &str = "\u{E007}";
+
 fn find_program(env: &str, candidates: &[&str]) -> Option<String> {
     if let Ok(path) = std::env::var(env) {
         return Some(path);
@@ -279,6 +284,21 @@ impl Session {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Presses and releases `key` on whatever has the focus, as a person at a keyboard does
+    /// (W3C WebDriver key actions: [`TAB`], [`ENTER`], or a character).
+    pub fn press(&self, key: &str) -> Result<(), WebDriverError> {
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({ "actions": [{
+                "type": "key",
+                "id": "keyboard",
+                "actions": [{ "type": "keyDown", "value": key }, { "type": "keyUp", "value": key }],
+            }]})),
+        )
+        .map(|_| ())
     }
 
     /// A PNG screenshot of the viewport.
