@@ -4,7 +4,7 @@
 //! second history; `recover --from <URL>` fetches the missing entries from the live log's tiles,
 //! checks them against its signed checkpoint and replays them, and then the copy takes writes.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{run, run_ok, Server};

@@ -11,7 +11,7 @@
 //! Without chromium and chromedriver these tests fail with the command that installs them
 //! (`.ci/run` installs them); they never pass silently.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::Duration;

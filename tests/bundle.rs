@@ -5,7 +5,7 @@
 //! every byte of the checkpoint text (`checkpoint`), and a sample of the file's raw bytes
 //! (`bundle` when it no longer parses). Removing an entry is rejected too.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -5,7 +5,7 @@
 //! changed and the audit fails naming that entry, and once restored the audit passes again and
 //! proves the log only grew since the checkpoint it saw before.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! even with `RUST_BACKTRACE=1`. Refusals by the server carry its problem code, and write
 //! nothing. Usage errors are clap's (exit 2).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@
 //! certificate of origin; search with partial matches; paged lists. The browser-side checks
 //! are in tests/browser.rs.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

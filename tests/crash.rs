@@ -18,7 +18,7 @@
 //!   random moments from start-up on, the ledger reopens with every acknowledged entry and
 //!   audits clean.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};

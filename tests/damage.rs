@@ -14,7 +14,7 @@
 //!
 //! Neither ever panics: no "panicked" on stderr, never exit code 101.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};

@@ -5,7 +5,7 @@
 //! only a directory an earlier demo made and marked, never one in use, never a real ledger or
 //! another non-empty directory, and it checks its port before it touches the disk.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

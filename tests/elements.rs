@@ -2,7 +2,7 @@
 //! (`element_imbalance`, 422, nothing written), inheritance by split, grain boundary diffusion,
 //! assays with a measured composition, and the compliance, portfolio and provenance answers.
 
-mod common;
+use crate::common;
 
 use common::{now, Actor, World};
 use serde_json::{json, Value};

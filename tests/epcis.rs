@@ -4,8 +4,8 @@
 //! located reason and submits nothing; and the seed scenario survives a round trip to a fresh
 //! ledger with the same state, the same provenance answers and the same event hashes.
 
-mod common;
-mod support;
+use crate::common;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

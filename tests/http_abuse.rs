@@ -4,7 +4,7 @@
 //! canonical paths, no genesis over HTTP). Raw TCP where a well-behaved client library would not
 //! misbehave on purpose. Timings only bound what must be quick; the bench measures the rest.
 
-mod common;
+use crate::common;
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};

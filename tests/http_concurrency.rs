@@ -5,7 +5,7 @@
 //! against its own signed checkpoint, no two checkpoints may disagree about a size, and every
 //! pair of checkpoints seen must be provably consistent (`GET /v1/proofs/consistency`).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;

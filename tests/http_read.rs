@@ -4,7 +4,7 @@
 //! answers: unknown entries, bad paths and queries, sizes beyond the log, unknown routes and
 //! wrong methods — all `application/problem+json` with a stable `code`.
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;

@@ -6,7 +6,7 @@
 //! tile too): every tile fetched at a smaller size must come back byte-identical later, with an
 //! `immutable` cache header the checkpoint must not have.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

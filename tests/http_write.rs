@@ -4,7 +4,7 @@
 //! `POST /v1/entries:batch`. Every refusal must be `application/problem+json` with the exact
 //! problem `code`, and must leave the log's size and root unchanged ("nothing is written").
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! that cannot destroy"): a crash during `init` leaves nothing or a complete ledger with its
 //! genesis, never keys without a genesis that the first POSTed genesis could take over.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Stdio};

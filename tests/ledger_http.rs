@@ -4,7 +4,7 @@
 //! window, and — before any of that — an envelope that is not signed by the named actor, which
 //! gets `403 bad_signature` whatever ids it names (docs/MODEL.md, "Order of the checks").
 
-mod common;
+use crate::common;
 
 use common::{envelope, event, fixed_key, now, World};
 use serde_json::json;

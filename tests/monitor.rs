@@ -2,8 +2,8 @@
 //! round from its state file, and on a violation (here: an entry's stored bytes changed behind
 //! the log's back) it prints the evidence, posts it to the webhook and exits with status 2.
 
-mod support;
-mod witnessing;
+use crate::support;
+use crate::witnessing;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;

@@ -5,7 +5,7 @@
 //! scenario validate against the schemas the document declares for them; and the problem
 //! codes' statuses agree with docs/API.md.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! files with their precedence and `config check`, JSON logs with an internal error logged once
 //! inside its request's span, and the deploy/ files.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Stdio;

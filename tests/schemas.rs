@@ -5,9 +5,9 @@
 //! failed (a damaged data directory) and refused by a witness policy. Mutated outputs must fail
 //! validation, so the schemas have teeth; and the schemas agree with the code's constants.
 
-mod common;
-mod support;
-mod witnessing;
+use crate::common;
+use crate::support;
+use crate::witnessing;
 
 use jsonschema::Validator;
 use serde_json::{json, Value};

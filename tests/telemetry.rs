@@ -2,7 +2,7 @@
 //! `GET /metrics` after real traffic are exactly what was sent, and every answer carries its
 //! request id (in `x-request-id` and inside problem+json).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -4,8 +4,8 @@
 //! `text/x.tlog.size` body, 422), the cosignature format, the monitoring endpoint, and
 //! durability across a restart of the witness.
 
-mod support;
-mod witnessing;
+use crate::support;
+use crate::witnessing;
 
 use std::path::Path;
 

@@ -14,8 +14,8 @@
 //!    the missing witnesses, and `lodestone monitor` prints both checkpoints and exits non-zero.
 //!    Meanwhile the forked log keeps accepting writes.
 
-mod support;
-mod witnessing;
+use crate::support;
+use crate::witnessing;
 
 use std::time::{Duration, Instant};
 

@@ -22,6 +22,8 @@
 //! 7. telemetry: ingest with metrics and request spans on vs off ([`telemetry`]; alone with
 //!    `--only telemetry`).
 //!
+//! `--only reads` runs the read sections of 3 alone on a ledger holding only the DAG ([`reads`]).
+//!
 //! Prints a table on stdout (progress on stderr) and writes every figure as JSON (`--out`).
 
 mod abuse;
@@ -32,6 +34,7 @@ mod ledger;
 mod load;
 mod pages;
 mod raw;
+mod reads;
 mod report;
 mod telemetry;
 mod witnessed;
@@ -79,9 +82,10 @@ pub struct BenchArgs {
     /// off).
     #[arg(long)]
     pub witnesses_only: bool,
-    /// Run one section only: `abuse` (hostile clients; about a minute) or `telemetry`
-    /// (ingest with metrics and request spans on vs off).
-    #[arg(long, value_parser = ["abuse", "telemetry"])]
+    /// Run one section only: `abuse` (hostile clients; about a minute), `telemetry`
+    /// (ingest with metrics and request spans on vs off) or `reads` (provenance, compliance,
+    /// the console's batch page and EPCIS over the deep DAG alone).
+    #[arg(long, value_parser = ["abuse", "telemetry", "reads"])]
     pub only: Option<String>,
 }
 
@@ -208,6 +212,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.only.as_deref() == Some("abuse") {
         report.section("abuse (hostile clients, server in its own process)");
         abuse::run(&world, &scratch.0, &mut report)?;
+        return finish(report, &args, started);
+    }
+    if args.only.as_deref() == Some("reads") {
+        reads::section(&mut report, &world, &scratch.0)?;
         return finish(report, &args, started);
     }
     let telemetry_plan = telemetry::TelemetryPlan::new(args.quick);
