@@ -70,8 +70,88 @@ pub type ElementMix = BTreeMap<ElementSource, u64>;
 /// A batch's element mixes, by element (only elements with grams).
 pub type ElementMixes = BTreeMap<Element, ElementMix>;
 
-/// The element mixes of every node of `dag` (`None`: the node has no content).
-pub fn element_mixes(dag: &ProvenanceDag) -> Result<Vec<Option<ElementMixes>>, AuditError> {
+/// One element's mix with its sources as numbers of a [`SourceTable`].
+type NumberedMix = BTreeMap<u32, u64>;
+/// A batch's numbered mixes, by element.
+type NumberedMixes = BTreeMap<Element, NumberedMix>;
+
+/// Every source a DAG's element mixes can name, numbered in [`ElementSource`] order, so that
+/// numbers compare as the sources do: [`apportion`] breaks ties by key order, and the numbered
+/// walk must give the grams the walk over sources would. The walk then moves and compares
+/// numbers instead of cloning and comparing site and actor ids at every node — the cost that
+/// dominated per-element shares of large DAGs.
+struct SourceTable {
+    sources: Vec<ElementSource>,
+    numbers: HashMap<ElementSource, u32>,
+}
+
+impl SourceTable {
+    fn of(dag: &ProvenanceDag) -> Option<SourceTable> {
+        let mut all = std::collections::BTreeSet::from([ElementSource::Undeclared]);
+        for node in &dag.nodes {
+            match &node.creation {
+                NodeCreation::Extract { site } => {
+                    all.insert(ElementSource::Mine { site: site.clone() });
+                }
+                NodeCreation::Transform {
+                    process: Process::Recycling,
+                    operator,
+                    ..
+                } => {
+                    for class in [ScrapClass::PreConsumer, ScrapClass::PostConsumer] {
+                        all.insert(ElementSource::Recycled {
+                            recycler: operator.clone(),
+                            site: node.made_at.clone(),
+                            class,
+                        });
+                    }
+                }
+                NodeCreation::Transform { .. } => {}
+            }
+        }
+        let sources: Vec<ElementSource> = all.into_iter().collect();
+        let numbers = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Some((s.clone(), u32::try_from(i).ok()?)))
+            .collect::<Option<_>>()?;
+        Some(SourceTable { sources, numbers })
+    }
+
+    fn number(&self, source: &ElementSource) -> u32 {
+        // Every source the walk makes was collected from the same DAG.
+        self.numbers.get(source).copied().unwrap_or(0)
+    }
+}
+
+/// The element mixes of every node of a DAG ([`element_mixes`]), kept numbered; [`Self::of`]
+/// spells one node's out.
+pub struct DagElementMixes {
+    table: SourceTable,
+    nodes: Vec<Option<NumberedMixes>>,
+}
+
+impl DagElementMixes {
+    /// The mixes of the node at `index` of the DAG (`None`: it has no content).
+    pub fn of(&self, index: usize) -> Option<ElementMixes> {
+        let mixes = self.nodes.get(index)?.as_ref()?;
+        Some(
+            mixes
+                .iter()
+                .map(|(e, mix)| {
+                    let mix = mix
+                        .iter()
+                        .map(|(&n, &g)| (self.table.sources[n as usize].clone(), g))
+                        .collect();
+                    (*e, mix)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The element mixes of every node of `dag`.
+pub fn element_mixes(dag: &ProvenanceDag) -> Result<DagElementMixes, AuditError> {
     let position: HashMap<&BatchId, usize> = dag
         .nodes
         .iter()
@@ -88,9 +168,13 @@ pub fn element_mixes(dag: &ProvenanceDag) -> Result<Vec<Option<ElementMixes>>, A
         };
         inputs[to].push((from, edge.taken_g));
     }
-    let mut out: Vec<Option<ElementMixes>> = Vec::with_capacity(dag.nodes.len());
+    let table = SourceTable::of(dag).ok_or_else(|| AuditError::Overflow {
+        batch: dag.root.clone(),
+    })?;
+    let undeclared = table.number(&ElementSource::Undeclared);
+    let mut out: Vec<Option<NumberedMixes>> = Vec::with_capacity(dag.nodes.len());
     // Pools by creating entry and element: the outputs of one transform share them.
-    let mut pools: HashMap<u64, ElementMixes> = HashMap::new();
+    let mut pools: HashMap<u64, NumberedMixes> = HashMap::new();
     for (i, node) in dag.nodes.iter().enumerate() {
         let overflow = || AuditError::Overflow {
             batch: node.batch.clone(),
@@ -100,33 +184,43 @@ pub fn element_mixes(dag: &ProvenanceDag) -> Result<Vec<Option<ElementMixes>>, A
             continue;
         };
         let mixes = match &node.creation {
-            NodeCreation::Extract { site } => content
-                .iter()
-                .map(|(e, g)| {
-                    (
-                        e,
-                        BTreeMap::from([(ElementSource::Mine { site: site.clone() }, g)]),
-                    )
-                })
-                .collect(),
+            NodeCreation::Extract { site } => {
+                let mine = table.number(&ElementSource::Mine { site: site.clone() });
+                content
+                    .iter()
+                    .map(|(e, g)| (e, BTreeMap::from([(mine, g)])))
+                    .collect()
+            }
             NodeCreation::Transform {
                 process, operator, ..
             } => {
                 if let std::collections::hash_map::Entry::Vacant(slot) =
                     pools.entry(node.created_in)
                 {
-                    let recycling =
-                        (*process == Process::Recycling).then_some((operator, &node.made_at));
-                    slot.insert(pool(dag, &out, &inputs[i], recycling).ok_or_else(overflow)?);
+                    let recycled = (*process == Process::Recycling).then(|| {
+                        let as_class = |class| {
+                            table.number(&ElementSource::Recycled {
+                                recycler: operator.clone(),
+                                site: node.made_at.clone(),
+                                class,
+                            })
+                        };
+                        Recycled {
+                            pre: as_class(ScrapClass::PreConsumer),
+                            post: as_class(ScrapClass::PostConsumer),
+                        }
+                    });
+                    let pooled = pool(dag, &table, &out, &inputs[i], recycled);
+                    slot.insert(pooled.ok_or_else(overflow)?);
                 }
                 let pool = &pools[&node.created_in];
-                let mut mixes = ElementMixes::new();
+                let mut mixes = NumberedMixes::new();
                 for (e, g) in content.iter() {
                     let mix = match pool.get(&e) {
                         Some(p) if !p.is_empty() => apportion(p, g).ok_or_else(overflow)?,
                         // Nothing of it went in: only a content that broke the balance, which
                         // the ledger refuses; an assay may still say so. Count it undeclared.
-                        _ => BTreeMap::from([(ElementSource::Undeclared, g)]),
+                        _ => BTreeMap::from([(undeclared, g)]),
                     };
                     mixes.insert(e, mix);
                 }
@@ -135,34 +229,41 @@ pub fn element_mixes(dag: &ProvenanceDag) -> Result<Vec<Option<ElementMixes>>, A
         };
         out.push(Some(mixes));
     }
-    Ok(out)
+    Ok(DagElementMixes { table, nodes: out })
 }
 
-/// The element pools of one transform from its inputs (`(node, taken)`).
+/// The numbers of a recycling transform's own sources, by class.
+#[derive(Clone, Copy)]
+struct Recycled {
+    pre: u32,
+    post: u32,
+}
+
+/// The element pools of one transform from its inputs (`(node, taken)`); `recycled` for a
+/// recycling transform.
 fn pool(
     dag: &ProvenanceDag,
-    mixes: &[Option<ElementMixes>],
+    table: &SourceTable,
+    mixes: &[Option<NumberedMixes>],
     inputs: &[(usize, u64)],
-    recycling: Option<(&ActorId, &Option<SiteId>)>,
-) -> Option<ElementMixes> {
-    let mut pool = ElementMixes::new();
+    recycled: Option<Recycled>,
+) -> Option<NumberedMixes> {
+    let undeclared = table.number(&ElementSource::Undeclared);
+    let is_recycled = |n: u32| matches!(table.sources[n as usize], ElementSource::Recycled { .. });
+    let mut pool = NumberedMixes::new();
     for &(input, taken) in inputs {
         let node = &dag.nodes[input];
         let (Some(content), Some(input_mixes)) = (node.content(), &mixes[input]) else {
             // Unknown content: at most all of the mass taken, of any element.
             for e in Element::ALL {
-                add(
-                    pool.entry(*e).or_default(),
-                    ElementSource::Undeclared,
-                    taken,
-                )?;
+                add(pool.entry(*e).or_default(), undeclared, taken)?;
             }
             continue;
         };
-        let class = match node.form {
-            Form::Magnet | Form::Component | Form::Product => ScrapClass::PostConsumer,
-            _ => ScrapClass::PreConsumer,
-        };
+        let own = recycled.map(|r| match node.form {
+            Form::Magnet | Form::Component | Form::Product => r.post,
+            _ => r.pre,
+        });
         let from_recycling = matches!(
             node.creation,
             NodeCreation::Transform {
@@ -178,15 +279,11 @@ fn pool(
             };
             let slot = pool.entry(e).or_default();
             for (source, g) in apportion(mix, grams)? {
-                let source = match (recycling, source) {
-                    (None, s) => s,
-                    (Some(_), s @ ElementSource::Recycled { .. }) if from_recycling => s,
-                    (Some(_), ElementSource::Undeclared) => ElementSource::Undeclared,
-                    (Some((recycler, site)), _) => ElementSource::Recycled {
-                        recycler: recycler.clone(),
-                        site: site.clone(),
-                        class,
-                    },
+                let source = match own {
+                    None => source,
+                    Some(_) if from_recycling && is_recycled(source) => source,
+                    Some(_) if source == undeclared => undeclared,
+                    Some(own) => own,
                 };
                 add(slot, source, g)?;
             }
@@ -195,7 +292,7 @@ fn pool(
     Some(pool)
 }
 
-fn add(mix: &mut ElementMix, source: ElementSource, grams: u64) -> Option<()> {
+fn add(mix: &mut NumberedMix, source: u32, grams: u64) -> Option<()> {
     let slot = mix.entry(source).or_insert(0);
     *slot = slot.checked_add(grams)?;
     Some(())
@@ -354,7 +451,7 @@ pub(super) fn unknown_country() -> CountryCode {
 /// The per-element report of `dag`'s root.
 pub(super) fn element_report(
     dag: &ProvenanceDag,
-    mixes: &[Option<ElementMixes>],
+    mixes: &DagElementMixes,
     names: &Names,
 ) -> ElementReport {
     let Some((root_at, root)) = dag
@@ -381,14 +478,14 @@ pub(super) fn element_report(
         elements: Vec::new(),
         cannot_tell: Vec::new(),
     };
-    let Some(root_mixes) = &mixes[root_at] else {
+    let Some(root_mixes) = mixes.of(root_at) else {
         report.cannot_tell.push(format!(
             "batch {} declares no composition and has no assay: its element content is not known",
             root.batch
         ));
         return report;
     };
-    for (element, mix) in root_mixes {
+    for (element, mix) in &root_mixes {
         report.elements.push(element_origin(*element, mix, names));
     }
     let undeclared: Vec<String> = report
