@@ -441,6 +441,39 @@ fn check_csv_agrees(report: &Value, csv: &str) {
     assert_eq!(got, expected);
 }
 
+/// The reply's status and content type are declared for the operation in `/openapi.json`, and a
+/// JSON body validates against the declared schema (as tests/openapi.rs does for other routes).
+fn check_declared(l: &Ledger, template: &str, path: &str) {
+    let doc = l.world.server.get("/openapi.json").assert_json(200);
+    let reply = l.world.server.get(path);
+    let response = &doc["paths"][template]["get"]["responses"][reply.status.to_string()];
+    assert!(
+        response.is_object(),
+        "{path}: status {} not declared",
+        reply.status
+    );
+    let media = reply
+        .content_type
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let content = &response["content"][&media];
+    assert!(content.is_object(), "{path}: {media} not declared");
+    if media.ends_with("json") {
+        let mut root = content["schema"].clone();
+        root["components"] = doc["components"].clone();
+        let validator = jsonschema::draft202012::new(&root).expect("schema compiles");
+        let instance = reply.json();
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{path}:\n{}", errors.join("\n"));
+    }
+}
+
 fn lines(v: &Value, section: &str, fields: &[&str]) -> Vec<Vec<Value>> {
     v[section]
         .as_array()
@@ -803,6 +836,27 @@ fn monthly_flows_are_the_hand_computed_ones_with_their_proofs() {
         .assert_problem(404, "not_found");
     s.get("/v1/batches/%20bad/label")
         .assert_problem(400, "bad_id");
+
+    // Every answer is the one /openapi.json declares.
+    let flows_route = "/v1/actors/{id}/flows";
+    for path in [
+        format!("/v1/actors/sep/flows?month={}", l.last),
+        format!("/v1/actors/mine-a/flows?month={before}"),
+        format!("/v1/actors/sep/flows?month={}&format=csv", l.last),
+        format!("/v1/actors/sep/flows?month={next}"),
+        "/v1/actors/sep/flows?month=2026-13".to_owned(),
+        format!("/v1/actors/nobody/flows?month={}", l.last),
+    ] {
+        check_declared(&l, flows_route, &path);
+    }
+    for path in [
+        "/v1/batches/sep-OX-1/label",
+        "/v1/batches/mine-a-CON-1/label",
+        "/v1/batches/no-such-batch/label",
+    ] {
+        check_declared(&l, "/v1/batches/{id}/label", path);
+    }
+    check_declared(&l, "/batches/{id}/label", "/batches/sep-OX-1/label");
 
     // The page: printable, names the mines, links the entries; the batch page links it.
     let page = s.get("/batches/sep-OX-1/label");
