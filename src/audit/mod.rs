@@ -14,6 +14,8 @@ pub mod bundle;
 pub mod compliance;
 mod downstream;
 pub mod elements;
+pub mod flows;
+pub mod label;
 pub mod lineage;
 mod mix;
 mod origin;

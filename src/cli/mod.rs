@@ -11,6 +11,7 @@ pub mod config;
 mod demo;
 mod demo_dir;
 mod epcis;
+mod flows;
 mod keys;
 mod loadgen;
 mod monitor;
@@ -102,9 +103,10 @@ pub enum Command {
         after_help = "Example:\n  lodestone verify-bundle magnet.bundle.json --log-key \"$(cat lodestone-data/log.pub)\""
     )]
     VerifyBundle(verify::VerifyBundleArgs),
-    /// A batch's compliance verdicts (DFARS, friend-shore, EU CRMA) from its proven bundle.
+    /// A batch's compliance verdicts (DFARS, friend-shore, EU CRMA) from its proven bundle; or
+    /// `report flows`: an actor's monthly flow report (MIIT).
     #[command(
-        after_help = "Examples:\n  lodestone report JLM-MAG-SH-2026-0001 --policy dfars-2027 --format markdown\n  lodestone report SE-MAG-GBD-2026-0001 --policy dfars-2026 --policy friend-shore --format csv\n  lodestone report MP-MAG-2026-0001 --policy my-policy.json --format json --log-key \"$(cat lodestone-data/log.pub)\"\n\nExit status: 0 when no verdict fails, 1 when one fails. Policies: docs/COMPLIANCE.md."
+        after_help = "Examples:\n  lodestone report JLM-MAG-SH-2026-0001 --policy dfars-2027 --format markdown\n  lodestone report SE-MAG-GBD-2026-0001 --policy dfars-2026 --policy friend-shore --format csv\n  lodestone report MP-MAG-2026-0001 --policy my-policy.json --format json --log-key \"$(cat lodestone-data/log.pub)\"\n  lodestone report flows --actor northern-rare-earth --month 2026-03 --format csv\n\nExit status: 0 when no verdict fails, 1 when one fails. Policies: docs/COMPLIANCE.md."
     )]
     Report(report::ReportArgs),
     /// Create a fresh ledger, load the seed scenario through the HTTP API, and serve it.

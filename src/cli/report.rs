@@ -25,11 +25,17 @@ pub enum Format {
     Markdown,
 }
 
-/// `lodestone report`.
+/// `lodestone report`: a batch's compliance verdicts, or (`report flows`) an actor's monthly
+/// flow report. A batch literally named `flows` is not reachable here; use the HTTP API.
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ReportArgs {
+    /// Another report than a batch's verdicts.
+    #[command(subcommand)]
+    pub other: Option<OtherReport>,
     /// The batch id.
-    pub batch: String,
+    #[arg(required = true)]
+    pub batch: Option<String>,
     /// The server to fetch the batch's bundle from.
     #[arg(
         long,
@@ -50,6 +56,17 @@ pub struct ReportArgs {
     pub log_key: Option<String>,
 }
 
+/// Reports other than a batch's compliance verdicts.
+#[derive(clap::Subcommand, Debug)]
+pub enum OtherReport {
+    /// An actor's monthly flow report (MIIT): produced, received, shipped, consumed, held at
+    /// month end, each line with its entry.
+    #[command(
+        after_help = "Examples:\n  lodestone report flows --actor northern-rare-earth --month 2026-03\n  lodestone report flows --actor lynas --month 2026-03 --format csv --server http://127.0.0.1:8080\n  lodestone report flows --actor lynas --month 2026-03 --format json --data ./lodestone-data"
+    )]
+    Flows(super::flows::FlowsArgs),
+}
+
 /// A built-in name or a policy file.
 pub fn load_compliance_policy(spec: &str) -> anyhow::Result<Policy> {
     if compliance::BUILTIN_NAMES.contains(&spec) {
@@ -66,6 +83,11 @@ pub fn load_compliance_policy(spec: &str) -> anyhow::Result<Policy> {
 
 /// Runs `lodestone report`.
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let batch = match (args.other, args.batch) {
+        (Some(OtherReport::Flows(flows)), _) => return super::flows::flows(flows),
+        (None, Some(batch)) => batch,
+        (None, None) => bail!("name a batch, or `flows` (see lodestone report --help)"),
+    };
     let policies: Vec<Policy> = if args.policies.is_empty() {
         compliance::builtins()
     } else {
@@ -87,17 +109,17 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let verifier = NoteVerifier::from_text(&key).context("the log key")?;
-    let path = format!("/v1/batches/{}/bundle", args.batch.replace('/', "%2F"));
+    let path = format!("/v1/batches/{}/bundle", batch.replace('/', "%2F"));
     let bundle = client
         .get_bytes(&path)?
-        .with_context(|| format!("{} has no batch {}", args.server, args.batch))?;
+        .with_context(|| format!("{} has no batch {}", args.server, batch))?;
     let mut verdicts: Vec<Verdict> = Vec::new();
     for policy in &policies {
         let report = verify_bundle_json_full(&bundle, &verifier, None, Some(policy));
         if !report.verified {
             bail!(
                 "the bundle of {} does not verify: {}",
-                args.batch,
+                batch,
                 report
                     .failures
                     .iter()

@@ -47,6 +47,8 @@ pub const CODES: &[&str] = &[
     "not_ready",
     "not_witnessed",
     "unknown_policy",
+    "bad_month",
+    "month_in_future",
 ];
 
 /// The status every problem code comes with (one code, one status: docs/API.md); `None` for a
@@ -71,7 +73,9 @@ pub fn status_of(code: &str) -> Option<StatusCode> {
         | "malformed_event"
         | "malformed_batch"
         | "bad_id"
-        | "unknown_policy" => StatusCode::BAD_REQUEST,
+        | "unknown_policy"
+        | "bad_month"
+        | "month_in_future" => StatusCode::BAD_REQUEST,
         "body_too_large" | "payload_too_large" | "entry_too_large" | "batch_too_large"
         | "envelope_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,

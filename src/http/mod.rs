@@ -11,6 +11,7 @@ mod compliance_api;
 mod epcis_api;
 pub mod error;
 mod extract;
+pub mod flows_api;
 mod guard;
 mod log_api;
 pub mod observe;
@@ -87,6 +88,9 @@ pub struct AppState {
     pub witnessing: Option<CosignerHandle>,
     /// Places for the heavy routes (batch, verify).
     pub heavy: Arc<shares::Gate>,
+    /// Which entries each actor signed, for the monthly flow reports (`flows_api`); built on
+    /// the first report and extended as the log grows.
+    pub flows: Arc<std::sync::Mutex<crate::audit::flows::ActorEntries>>,
 }
 
 impl AppState {
@@ -102,6 +106,7 @@ impl AppState {
             verifier: Arc::new(verifier),
             witnessing: None,
             heavy: Arc::default(),
+            flows: Arc::default(),
         }
     }
 
@@ -113,6 +118,7 @@ impl AppState {
             verifier: Arc::new(service.verifier.clone()),
             witnessing: None,
             heavy: Arc::default(),
+            flows: Arc::default(),
         }
     }
 

@@ -7,6 +7,8 @@
 //! Handlers name a component with `body = ref("#/components/schemas/<Name>")`; a reference
 //! to a component missing here fails the document's own test.
 
+mod flows;
+
 use serde_json::{json, Map, Value};
 
 use crate::model::material::{Claim, Element, Form, Process, RetireReason, Role};
@@ -36,7 +38,7 @@ pub fn schemas() -> Map<String, Value> {
     // The published files first: their $defs (Hash, BatchId, ...) are shared with the rest.
     embed(&mut all, "Bundle", BUNDLE_SCHEMA);
     embed(&mut all, "VerifyReport", VERIFY_REPORT_SCHEMA);
-    for (name, schema) in written_here() {
+    for (name, schema) in written_here().into_iter().chain(flows::schemas()) {
         let replaced = all.insert(name.to_owned(), schema);
         assert!(replaced.is_none(), "component {name} is defined twice");
     }

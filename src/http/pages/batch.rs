@@ -591,7 +591,7 @@ fn body(
          <div><dt>Made</dt><dd>{} on {}</dd></div>\
          <div><dt>Holder</dt><dd>{}</dd></div>\
          <div><dt>Elements declared</dt><dd>{}</dd></div></dl>\
-         <p class=\"no-print\"><a href=\"/batches/{s}/print\">Certificate of origin (print)</a> · \
+         <p class=\"no-print\"><a href=\"/batches/{s}/print\">Certificate of origin (print)</a> · <a href=\"/batches/{s}/label\">label (ore producers)</a> · \
          <a href=\"/batches/{s}/shares.csv\">shares (CSV)</a> · <a href=\"/batches/{s}/upstream.csv\">upstream (CSV)</a> · \
          <a href=\"/v1/batches/{s}/bundle\">offline bundle</a> · <a href=\"/v1/batches/{s}/provenance\">provenance (JSON)</a></p>\
          <h2 id=\"graph\">Supply chain</h2><p class=\"muted\">{}</p><div class=\"graph\">{svg}</div>",

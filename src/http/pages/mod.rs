@@ -16,6 +16,7 @@
 //! | `/batches?from=` | every batch, paged |
 //! | `/batches/{id}` | a batch: graph, status, custody, origin, certificates, verification |
 //! | `/batches/{id}/print` | certificate of origin (print layout) |
+//! | `/batches/{id}/label` | the batch label naming the producers of the ore (print layout) |
 //! | `/batches/{id}/shares.csv`, `/batches/{id}/upstream.csv` | the origin shares and the upstream table |
 //! | `/actors`, `/actors/{id}` | companies; one company with its sites |
 //! | `/sites/{id}` | a mine or plant and where its material went (downstream) |
@@ -28,6 +29,7 @@ mod directory;
 mod drawing;
 mod entry;
 pub mod graph;
+pub mod label;
 mod layout;
 mod overview;
 mod party;
