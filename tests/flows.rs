@@ -31,8 +31,8 @@
 //! 400 g from b-mine, so sep-OX-1's 300 g are 180 g (60 %) from a-mine and 120 g (40 %) from
 //! b-mine.
 
-mod common;
-mod support;
+use crate::common;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -24,6 +24,7 @@ mod elements;
 mod entry_vectors;
 mod epcis;
 mod epcis_hash;
+mod flows;
 mod fuzz_corpus;
 mod http_abuse;
 mod http_concurrency;
