@@ -9,6 +9,7 @@ use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, Grams, SiteId, T
 use crate::model::keys::KeyId;
 use crate::model::material::{Element, Form, Process, RetireReason, Role, SiteKind};
 
+use super::controls_state::ControlsError;
 use super::state::StateError;
 
 /// Why a site may not be used by the actor.
@@ -491,6 +492,9 @@ pub enum LedgerError {
         /// What is wrong.
         reason: InvalidReason,
     },
+    /// An export-control rule (licences, quotas; its own problem codes).
+    #[error(transparent)]
+    Controls(#[from] ControlsError),
     /// The state could not be read (not the event's fault).
     #[error(transparent)]
     State(#[from] StateError),
@@ -550,6 +554,7 @@ impl LedgerError {
             LedgerError::BeforeInputs { .. } => "before_inputs",
             LedgerError::BeforeRegistration { .. } => "before_registration",
             LedgerError::InvalidEvent { .. } => "invalid_event",
+            LedgerError::Controls(e) => e.code(),
             LedgerError::State(_) => "state_unavailable",
         }
     }

@@ -16,6 +16,9 @@
 //! | `V` ‖ actor id ‖ 0x00 ‖ event id | event record (entry index and envelope digest, for idempotency; event ids are unique per actor) |
 //! | `P` ‖ prefix | prefix record: who holds a batch id prefix, or the beginning of one |
 //! | `X` ‖ site id ‖ 0x00 ‖ batch id | index of the batches extracted at a site (recall by mine) |
+//! | `J` ‖ country code | export-control rule book of a jurisdiction: every published rule and its suspensions (issue 17) |
+//! | `L` ‖ licence id | export licence and what is left of it (issue 17) |
+//! | `Q` ‖ actor id | an actor's production quotas and their use (issue 17) |
 //!
 //! Records are bincode 2.0.1 (serde, standard configuration).
 
@@ -229,6 +232,9 @@ const BATCH: u8 = b'B';
 const EVENT: u8 = b'V';
 const PREFIX: u8 = b'P';
 const SITE_EXTRACT: u8 = b'X';
+const CONTROLS: u8 = b'J';
+const LICENCE: u8 = b'L';
+const QUOTAS: u8 = b'Q';
 
 fn named_key(prefix: u8, name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
@@ -326,6 +332,18 @@ impl<D: RecordDb> StateRecords<D> {
                 encode(record),
             ));
         }
+        for (country, record) in &changes.controls {
+            writes.push((
+                named_key(CONTROLS, country.as_ref().as_bytes()),
+                encode(record),
+            ));
+        }
+        for (id, record) in &changes.licences {
+            writes.push((named_key(LICENCE, id.as_ref().as_bytes()), encode(record)));
+        }
+        for (actor, record) in &changes.quotas {
+            writes.push((named_key(QUOTAS, actor.as_ref().as_bytes()), encode(record)));
+        }
         writes.push((APPLIED.to_vec(), applied.to_le_bytes().to_vec()));
         self.db.apply(writes)
     }
@@ -413,5 +431,20 @@ impl<D: RecordDb> StateView for StateRecords<D> {
     }
     fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
         self.record("prefix", &named_key(PREFIX, prefix.as_ref().as_bytes()))
+    }
+    fn controls(
+        &self,
+        jurisdiction: &crate::model::ids::CountryCode,
+    ) -> Result<Option<crate::ledger::ControlsRecord>, StateError> {
+        self.record(
+            "controls",
+            &named_key(CONTROLS, jurisdiction.as_ref().as_bytes()),
+        )
+    }
+    fn licence(&self, id: &EventId) -> Result<Option<crate::ledger::LicenceRecord>, StateError> {
+        self.record("licence", &named_key(LICENCE, id.as_ref().as_bytes()))
+    }
+    fn quotas(&self, actor: &ActorId) -> Result<Option<crate::ledger::QuotaBook>, StateError> {
+        self.record("quotas", &named_key(QUOTAS, actor.as_ref().as_bytes()))
     }
 }
