@@ -594,6 +594,18 @@ impl LedgerError {
         "before_inputs",
         "before_registration",
         "invalid_event",
+        "foreign_jurisdiction",
+        "rule_exists",
+        "unknown_rule",
+        "licence_exists",
+        "unknown_licence",
+        "not_issuer",
+        "export_licence_required",
+        "licence_expired",
+        "licence_exhausted",
+        "licence_mismatch",
+        "licence_revoked",
+        "quota_exceeded",
         "state_unavailable",
     ];
 }

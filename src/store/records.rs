@@ -448,3 +448,84 @@ impl<D: RecordDb> StateView for StateRecords<D> {
         self.record("quotas", &named_key(QUOTAS, actor.as_ref().as_bytes()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{LicenceRecord, QuotaBook, QuotaRecord};
+    use crate::model::ids::{CountryCode, Grams};
+    use crate::model::material::{Element, QuotaStage};
+
+    /// The export-control records (issue 17) go through the same key/value pairs as every other
+    /// record, so each backend that stores these pairs keeps them.
+    #[test]
+    fn export_control_records_round_trip() {
+        let records = StateRecords::new(MemDb::default());
+        let cn: CountryCode = "CN".parse().unwrap();
+        let at: crate::model::ids::Timestamp = "2025-04-04T00:00:00Z".parse().unwrap();
+        let mut changes = StateChanges::default();
+        changes.controls.insert(
+            cn.clone(),
+            crate::ledger::ControlsRecord {
+                jurisdiction: cn.clone(),
+                rules: vec![crate::ledger::ControlRule {
+                    rule: "mofcom-gac-2025-18".parse().unwrap(),
+                    issuer: "mofcom".parse().unwrap(),
+                    source: "No. 18".into(),
+                    elements: [Element::Dy].into(),
+                    forms: Default::default(),
+                    magnet_elements: [Element::Dy].into(),
+                    value_threshold_per_mille: None,
+                    effective_from: at.clone(),
+                    effective_until: None,
+                    published_in: 3,
+                    suspensions: Vec::new(),
+                }],
+            },
+        );
+        let licence = LicenceRecord {
+            licence: "LIC-1".parse().unwrap(),
+            issuer: "mofcom".parse().unwrap(),
+            exporter: "nre".parse().unwrap(),
+            consignee: "tdk".parse().unwrap(),
+            destination: "JP".parse().unwrap(),
+            elements: [Element::Dy].into(),
+            forms: Default::default(),
+            quantity_g: Grams(5),
+            remaining_g: Grams(2),
+            valid_from: at.clone(),
+            valid_until: "2026-04-04T00:00:00Z".parse().unwrap(),
+            end_use: "motors".into(),
+            issued_in: 4,
+            revoked_in: None,
+            uses: Vec::new(),
+        };
+        changes
+            .licences
+            .insert(licence.licence.clone(), licence.clone());
+        let book = QuotaBook {
+            actor: "nre".parse().unwrap(),
+            quotas: vec![QuotaRecord {
+                stage: QuotaStage::Mining,
+                year: 2026,
+                quota_g: Grams(10),
+                used_g: Grams(3),
+                source: None,
+                set_in: vec![5],
+                used_in: vec![6],
+            }],
+        };
+        changes.quotas.insert(book.actor.clone(), book.clone());
+        records.commit(&changes, 7).unwrap();
+        assert_eq!(
+            records.controls(&cn).unwrap(),
+            changes.controls.get(&cn).cloned()
+        );
+        assert_eq!(records.licence(&licence.licence).unwrap(), Some(licence));
+        assert_eq!(records.quotas(&book.actor).unwrap(), Some(book));
+        // Under their own one-byte prefixes.
+        for prefix in [b'J', b'L', b'Q'] {
+            assert_eq!(records.db().scan_prefix(&[prefix]).unwrap().len(), 1);
+        }
+    }
+}

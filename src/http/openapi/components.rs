@@ -311,8 +311,7 @@ fn written_here() -> Vec<(&'static str, Value)> {
                 "description": "A decoded event payload (docs/EVENTS.md has every kind and field).",
                 "type": "object", "required": ["kind", "id", "actor", "occurred_at"],
                 "properties": {
-                    "kind": names(&["genesis", "register_actor", "update_actor", "revoke_key", "extract",
-                                    "transform", "ship", "receive", "certify", "retire"]),
+                    "kind": names(crate::model::event::KIND_NAMES),
                     "id": {"type": "string"}, "actor": r("ActorId"), "occurred_at": r("Timestamp"),
                 }
             }),
