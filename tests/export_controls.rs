@@ -68,7 +68,14 @@ impl World {
             json!({"kind":"genesis","id":"genesis","actor":"authority","occurred_at":"2025-01-01T00:00:00Z",
                    "origin":LOG,"name":"Registry","country":"CH","public_key":b64(&key(1)),"backfill_days":3650}),
         );
-        w.register("mofcom", "CN", &["licensing_authority"], MOFCOM, json!([]), &[]);
+        w.register(
+            "mofcom",
+            "CN",
+            &["licensing_authority"],
+            MOFCOM,
+            json!([]),
+            &[],
+        );
         w.register(
             "nre",
             "CN",
@@ -184,7 +191,8 @@ impl World {
 }
 
 fn ship(event: &str, batch: &str, to: &str, at: &str, licence: Option<&str>) -> Value {
-    let mut v = json!({"kind":"ship","id":event,"actor":"nre","occurred_at":at,"batch":batch,"to":to});
+    let mut v =
+        json!({"kind":"ship","id":event,"actor":"nre","occurred_at":at,"batch":batch,"to":to});
     if let Some(l) = licence {
         v["licence"] = json!(l);
     }
@@ -233,7 +241,10 @@ fn a_controlled_magnet_leaves_china_only_under_a_licence_that_covers_it() {
     let at = "2025-07-01T00:00:00Z";
     let m1 = w.magnet("1", at, 3_000);
     // No licence: refused, nothing written (World checks the state is unchanged).
-    assert_eq!(w.code(NRE, ship("s1", &m1, "tdk", at, None)), "export_licence_required");
+    assert_eq!(
+        w.code(NRE, ship("s1", &m1, "tdk", at, None)),
+        "export_licence_required"
+    );
     // A domestic sale needs none.
     let m2 = w.magnet("2", at, 1_000);
     w.ok(NRE, ship("s2", &m2, "cn-buyer", at, None));
@@ -241,12 +252,36 @@ fn a_controlled_magnet_leaves_china_only_under_a_licence_that_covers_it() {
     // Licence for 5,000 g, 2025-06-01 to 2026-06-01.
     w.ok(
         MOFCOM,
-        issue("i1", "LIC-1", 5_000, "2025-06-01T00:00:00Z", "2026-06-01T00:00:00Z"),
+        issue(
+            "i1",
+            "LIC-1",
+            5_000,
+            "2025-06-01T00:00:00Z",
+            "2026-06-01T00:00:00Z",
+        ),
     );
-    assert_eq!(w.code(MOFCOM, issue("i1b", "LIC-1", 1, "2025-06-01T00:00:00Z", "2026-06-01T00:00:00Z")), "licence_exists");
+    assert_eq!(
+        w.code(
+            MOFCOM,
+            issue(
+                "i1b",
+                "LIC-1",
+                1,
+                "2025-06-01T00:00:00Z",
+                "2026-06-01T00:00:00Z"
+            )
+        ),
+        "licence_exists"
+    );
     // An unknown licence, and one naming another consignee.
-    assert_eq!(w.code(NRE, ship("s1", &m1, "tdk", at, Some("LIC-X"))), "unknown_licence");
-    assert_eq!(w.code(NRE, ship("s1", &m1, "cn-buyer", at, Some("LIC-1"))), "licence_mismatch");
+    assert_eq!(
+        w.code(NRE, ship("s1", &m1, "tdk", at, Some("LIC-X"))),
+        "unknown_licence"
+    );
+    assert_eq!(
+        w.code(NRE, ship("s1", &m1, "cn-buyer", at, Some("LIC-1"))),
+        "licence_mismatch"
+    );
     // 5,000 − 3,000 = 2,000 g left.
     w.ok(NRE, ship("s1", &m1, "tdk", at, Some("LIC-1")));
     let lic = w.licence("LIC-1");
@@ -255,11 +290,17 @@ fn a_controlled_magnet_leaves_china_only_under_a_licence_that_covers_it() {
     assert_eq!(lic.uses[0].mass_g, Grams(3_000));
     // A 2,500 g magnet does not fit in the 2,000 g left.
     let m3 = w.magnet("3", at, 2_500);
-    assert_eq!(w.code(NRE, ship("s3", &m3, "tdk", at, Some("LIC-1"))), "licence_exhausted");
+    assert_eq!(
+        w.code(NRE, ship("s3", &m3, "tdk", at, Some("LIC-1"))),
+        "licence_exhausted"
+    );
     // After 2026-06-01 the licence has expired.
     let late = "2026-06-02T00:00:00Z";
     let m4 = w.magnet("4", late, 1_000);
-    assert_eq!(w.code(NRE, ship("s4", &m4, "tdk", late, Some("LIC-1"))), "licence_expired");
+    assert_eq!(
+        w.code(NRE, ship("s4", &m4, "tdk", late, Some("LIC-1"))),
+        "licence_expired"
+    );
     // A 2,000 g magnet uses the rest exactly: 2,000 − 2,000 = 0.
     let m5 = w.magnet("5", at, 2_000);
     w.ok(NRE, ship("s5", &m5, "tdk", at, Some("LIC-1")));
@@ -271,13 +312,31 @@ fn a_licence_must_cover_the_controlled_elements_and_can_be_revoked_by_its_issuer
     let mut w = World::new();
     w.announcement_18();
     let at = "2025-07-01T00:00:00Z";
-    let mut narrow = issue("i1", "LIC-SM", 10_000, "2025-06-01T00:00:00Z", "2026-06-01T00:00:00Z");
+    let mut narrow = issue(
+        "i1",
+        "LIC-SM",
+        10_000,
+        "2025-06-01T00:00:00Z",
+        "2026-06-01T00:00:00Z",
+    );
     narrow["elements"] = json!(["Sm"]);
     w.ok(MOFCOM, narrow);
     let m1 = w.magnet("1", at, 1_000);
-    assert_eq!(w.code(NRE, ship("s1", &m1, "tdk", at, Some("LIC-SM"))), "licence_mismatch");
+    assert_eq!(
+        w.code(NRE, ship("s1", &m1, "tdk", at, Some("LIC-SM"))),
+        "licence_mismatch"
+    );
 
-    w.ok(MOFCOM, issue("i2", "LIC-2", 10_000, "2025-06-01T00:00:00Z", "2026-06-01T00:00:00Z"));
+    w.ok(
+        MOFCOM,
+        issue(
+            "i2",
+            "LIC-2",
+            10_000,
+            "2025-06-01T00:00:00Z",
+            "2026-06-01T00:00:00Z",
+        ),
+    );
     let revoke = json!({"kind":"revoke_licence","id":"r1","actor":"bis","occurred_at":"2025-07-01T00:00:00Z",
                         "licence":"LIC-2","reason":"not ours"});
     assert_eq!(w.code(BIS, revoke), "not_issuer");
@@ -286,7 +345,10 @@ fn a_licence_must_cover_the_controlled_elements_and_can_be_revoked_by_its_issuer
         json!({"kind":"revoke_licence","id":"r1","actor":"mofcom","occurred_at":"2025-07-01T00:00:00Z",
                "licence":"LIC-2","reason":"end use not confirmed"}),
     );
-    assert_eq!(w.code(NRE, ship("s1", &m1, "tdk", at, Some("LIC-2"))), "licence_revoked");
+    assert_eq!(
+        w.code(NRE, ship("s1", &m1, "tdk", at, Some("LIC-2"))),
+        "licence_revoked"
+    );
     assert_eq!(w.licence("LIC-2").remaining_g, Grams(10_000));
 }
 
@@ -311,7 +373,10 @@ fn each_shipment_is_judged_under_the_rules_in_force_on_its_date() {
     // On 2026-11-10 the suspension has ended (`until` is exclusive).
     let after = "2026-11-10T00:00:00Z";
     let m2 = w.magnet("2", after, 1_000);
-    assert_eq!(w.code(NRE, ship("s2", &m2, "tdk", after, None)), "export_licence_required");
+    assert_eq!(
+        w.code(NRE, ship("s2", &m2, "tdk", after, None)),
+        "export_licence_required"
+    );
     // A magnet without Tb, Dy or Sm is not controlled.
     w.ok(
         NRE,
@@ -328,7 +393,10 @@ fn mining_quota_counts_reo_equivalent_grams_and_refuses_what_goes_over() {
         json!({"kind":"set_quota","id":format!("q-{stage}-{q}"),"actor":actor,"occurred_at":"2026-01-01T00:00:00Z",
                "subject":subject,"stage":stage,"year":2026,"quota_g":q,"source":"MIIT/MNR 2026 first batch"})
     };
-    assert_eq!(w.code(BIS, quota("bis", "nre", "mining", 1_000)), "foreign_jurisdiction");
+    assert_eq!(
+        w.code(BIS, quota("bis", "nre", "mining", 1_000)),
+        "foreign_jurisdiction"
+    );
     w.ok(MOFCOM, quota("mofcom", "nre", "mining", 1_000));
     let extract = |tag: &str, nd: u64, at: &str| {
         json!({"kind":"extract","id":format!("ex-{tag}"),"actor":"nre","occurred_at":at,"site":"bayan-obo",
@@ -337,7 +405,10 @@ fn mining_quota_counts_reo_equivalent_grams_and_refuses_what_goes_over() {
     // Nd → Nd₂O₃ is ×1.1664: 500 g Nd = ⌈583.2⌉ = 584 g REO.
     w.ok(NRE, extract("a", 500, "2026-02-01T00:00:00Z"));
     // 400 g Nd = ⌈466.56⌉ = 467 g; 584 + 467 = 1,051 > 1,000: refused.
-    assert_eq!(w.code(NRE, extract("b", 400, "2026-02-02T00:00:00Z")), "quota_exceeded");
+    assert_eq!(
+        w.code(NRE, extract("b", 400, "2026-02-02T00:00:00Z")),
+        "quota_exceeded"
+    );
     // 300 g Nd = ⌈349.92⌉ = 350 g; 584 + 350 = 934 ≤ 1,000.
     w.ok(NRE, extract("c", 300, "2026-02-03T00:00:00Z"));
     // Another year has no quota set: no limit.
@@ -350,7 +421,10 @@ fn mining_quota_counts_reo_equivalent_grams_and_refuses_what_goes_over() {
     w.ok(MOFCOM, quota("mofcom", "nre", "mining", 1_500));
     w.ok(NRE, extract("b", 400, "2026-02-04T00:00:00Z"));
     let book = w.state.quotas(&id::<ActorId>("nre")).unwrap().unwrap();
-    assert_eq!(book.get(QuotaStage::Mining, 2026).unwrap().used_g, Grams(1_401));
+    assert_eq!(
+        book.get(QuotaStage::Mining, 2026).unwrap().used_g,
+        Grams(1_401)
+    );
 }
 
 #[test]
@@ -378,13 +452,20 @@ fn separation_quota_counts_the_product_and_refuses_what_goes_over() {
     // 1,000 + 600 = 1,600 > 1,500: refused, and NRE-MIX-1 keeps its mass.
     assert_eq!(w.code(NRE, separate("b", 600, 100)), "quota_exceeded");
     assert_eq!(
-        w.state.batch(&id("NRE-MIX-1")).unwrap().unwrap().remaining_g,
+        w.state
+            .batch(&id("NRE-MIX-1"))
+            .unwrap()
+            .unwrap()
+            .remaining_g,
         Grams(1_800)
     );
     // 1,000 + 500 = 1,500: exactly the quota.
     w.ok(NRE, separate("c", 500, 100));
     let book = w.state.quotas(&id::<ActorId>("nre")).unwrap().unwrap();
-    assert_eq!(book.get(QuotaStage::Separation, 2026).unwrap().used_g, Grams(1_500));
+    assert_eq!(
+        book.get(QuotaStage::Separation, 2026).unwrap().used_g,
+        Grams(1_500)
+    );
 }
 
 #[test]
@@ -407,4 +488,173 @@ fn new_kinds_parse_strictly() {
     let old = r#"{"kind":"ship","id":"s","actor":"m","log":"l","occurred_at":"2026-01-01T00:00:00Z","batch":"B","to":"t"}"#;
     let e = Event::from_json(old.as_bytes()).unwrap();
     assert_eq!(e.to_json(), old.as_bytes());
+}
+
+/// A Japanese magnet with Chinese dysprosium: 40 g of Dy mined at Bayan Obo (CN) and 600 g of
+/// Nd from Mount Weld (AU) in a 1,000 g magnet made in Japan; and a 100 kg magnet with 1 g of
+/// Chinese Dy. The built-in `cn-mofcom-61` on dates before, during and after the suspension.
+#[test]
+fn the_point_one_percent_rule_before_during_and_after_its_suspension() {
+    use lodestone::audit::compliance::{analyze, builtin, evaluate, Outcome};
+    let mut w = World::new();
+    w.register(
+        "lynas",
+        "AU",
+        &["miner"],
+        7,
+        json!([{"id":"mount-weld","name":"Mount Weld","country":"AU","kind":"mine"}]),
+        &["LY-"],
+    );
+    w.register(
+        "shin-etsu",
+        "JP",
+        &["separator", "metallizer", "magnet_maker"],
+        8,
+        json!([{"id":"takefu","name":"Takefu","country":"JP","kind":"plant"}]),
+        &["SE-"],
+    );
+    let at = "2025-03-01T00:00:00Z";
+    let events: Vec<(u8, Value)> = vec![
+        (
+            NRE,
+            json!({"kind":"extract","id":"ex-dy","actor":"nre","site":"bayan-obo",
+               "batch":"NRE-DY","form":"mixed_compound","mass_g":1_000,"composition":{"Dy":500}}),
+        ),
+        (
+            NRE,
+            json!({"kind":"transform","id":"sep-dy","actor":"nre","process":"separation",
+               "inputs":[{"batch":"NRE-DY","mass_g":1_000}],
+               "outputs":[{"batch":"NRE-DY-OX","form":"oxide","mass_g":100,"composition":{"Dy":80}}]}),
+        ),
+        (
+            NRE,
+            json!({"kind":"ship","id":"ship-dy","actor":"nre","batch":"NRE-DY-OX","to":"shin-etsu"}),
+        ),
+        (
+            8,
+            json!({"kind":"receive","id":"rcv-dy","actor":"shin-etsu","batch":"NRE-DY-OX","mass_g":100}),
+        ),
+        (
+            7,
+            json!({"kind":"extract","id":"ex-nd","actor":"lynas","site":"mount-weld",
+               "batch":"LY-ND","form":"mixed_compound","mass_g":1_000,"composition":{"Nd":600}}),
+        ),
+        (
+            7,
+            json!({"kind":"ship","id":"ship-nd","actor":"lynas","batch":"LY-ND","to":"shin-etsu"}),
+        ),
+        (
+            8,
+            json!({"kind":"receive","id":"rcv-nd","actor":"shin-etsu","batch":"LY-ND","mass_g":1_000}),
+        ),
+        (
+            8,
+            json!({"kind":"transform","id":"sep-nd","actor":"shin-etsu","process":"separation","site":"takefu",
+               "inputs":[{"batch":"LY-ND","mass_g":1_000}],
+               "outputs":[{"batch":"SE-ND-OX","form":"oxide","mass_g":700,"composition":{"Nd":600}}]}),
+        ),
+        (
+            8,
+            json!({"kind":"transform","id":"red-nd","actor":"shin-etsu","process":"reduction","site":"takefu",
+               "inputs":[{"batch":"SE-ND-OX","mass_g":700}],
+               "outputs":[{"batch":"SE-ND-MET","form":"metal","mass_g":600,"composition":{"Nd":600}}]}),
+        ),
+        // 50 g of the oxide hold 50 × 80 / 100 = 40 g of Dy.
+        (
+            8,
+            json!({"kind":"transform","id":"red-dy","actor":"shin-etsu","process":"reduction","site":"takefu",
+               "inputs":[{"batch":"NRE-DY-OX","mass_g":50}],
+               "outputs":[{"batch":"SE-DY-MET","form":"metal","mass_g":41,"composition":{"Dy":40}}]}),
+        ),
+        // 600 + 41 + 350 + 9 = 1,000 g.
+        (
+            8,
+            json!({"kind":"transform","id":"mag","actor":"shin-etsu","process":"magnet_making","site":"takefu",
+               "inputs":[{"batch":"SE-ND-MET","mass_g":600},{"batch":"SE-DY-MET","mass_g":41}],
+               "additives":[{"material":"iron","mass_g":350},{"material":"boron","mass_g":9}],
+               "outputs":[{"batch":"SE-MAG-1","form":"magnet","mass_g":1_000,"composition":{"Nd":600,"Dy":40}}]}),
+        ),
+        // 2 g of the oxide hold 1.6 g of Dy: the metal declares 1 g.
+        (
+            8,
+            json!({"kind":"transform","id":"red-dy2","actor":"shin-etsu","process":"reduction","site":"takefu",
+               "inputs":[{"batch":"NRE-DY-OX","mass_g":2}],
+               "outputs":[{"batch":"SE-DY-MET-2","form":"metal","mass_g":2,"composition":{"Dy":1}}]}),
+        ),
+        (
+            8,
+            json!({"kind":"transform","id":"mag-big","actor":"shin-etsu","process":"magnet_making","site":"takefu",
+               "inputs":[{"batch":"SE-DY-MET-2","mass_g":2}],
+               "additives":[{"material":"iron","mass_g":99_998}],
+               "outputs":[{"batch":"SE-MAG-BIG","form":"magnet","mass_g":100_000,"composition":{"Dy":1}}]}),
+        ),
+    ];
+    for (signer, mut event) in events {
+        event["occurred_at"] = json!(at);
+        w.ok(signer, event);
+    }
+    let verdict = |batch: &str, day: &str| {
+        let mut policy = builtin("cn-mofcom-61").unwrap();
+        policy.at = Some(id(&format!("{day}T00:00:00Z")));
+        let analysis = analyze(&w.state, &id(batch), 1_000).unwrap();
+        evaluate(&policy, &analysis)
+    };
+    // Before No. 61 (issued 2025-10-09).
+    let v = verdict("SE-MAG-1", "2025-10-01");
+    assert_eq!(
+        (v.verdict, v.finding),
+        (Outcome::Pass, Some("not_in_force"))
+    );
+    // In force, before the suspension, at the 2025 prices: 40 g × 350.00 USD/kg = 14.00 USD in
+    // an item worth 1,000 g × 60.00 USD/kg = 60.00 USD: 14 / 60 = 23.333% ≥ 0.1%.
+    let v = verdict("SE-MAG-1", "2025-10-20");
+    assert_eq!(
+        (v.verdict, v.finding),
+        (Outcome::Fail, Some("licence_needed"))
+    );
+    let text = &v.reasons[0].message;
+    assert!(
+        text.contains("14.00 USD") && text.contains("60.00 USD") && text.contains("23.333%"),
+        "{text}"
+    );
+    // Suspended by No. 70 from 2025-11-07 until 2026-11-10.
+    let v = verdict("SE-MAG-1", "2026-06-01");
+    assert_eq!((v.verdict, v.finding), (Outcome::Pass, Some("suspended")));
+    assert!(
+        v.reasons[0].message.contains("Announcement No. 70"),
+        "{:?}",
+        v.reasons
+    );
+    // After the suspension, at the 2026 prices: 40 g × 400.00 USD/kg = 16.00 USD of an item worth
+    // 1,000 g × 65.00 USD/kg = 65.00 USD: 24.615%.
+    let v = verdict("SE-MAG-1", "2026-12-01");
+    assert_eq!(
+        (v.verdict, v.finding),
+        (Outcome::Fail, Some("licence_needed"))
+    );
+    let text = &v.reasons[0].message;
+    assert!(
+        text.contains("16.00 USD") && text.contains("65.00 USD") && text.contains("24.615%"),
+        "{text}"
+    );
+    assert!(
+        v.reasons.iter().any(|r| r
+            .message
+            .starts_with("Dy: 40 g from CN × 400.00 USD/kg = 16.00 USD")),
+        "{:?}",
+        v.reasons
+    );
+    // 1 g × 400.00 USD/kg = 0.40 USD in 100,000 g × 65.00 USD/kg = 6,500.00 USD: 0.006% < 0.1%.
+    let v = verdict("SE-MAG-BIG", "2026-12-01");
+    assert_eq!((v.verdict, v.finding), (Outcome::Pass, Some("not_needed")));
+    let text = &v.reasons[0].message;
+    assert!(
+        text.contains("0.40 USD") && text.contains("6500.00 USD") && text.contains("0.006%"),
+        "{text}"
+    );
+    // Without a date the dated rule cannot tell.
+    let mut undated = builtin("cn-mofcom-61").unwrap();
+    undated.at = None;
+    let analysis = analyze(&w.state, &id("SE-MAG-1"), 1_000).unwrap();
+    assert_eq!(evaluate(&undated, &analysis).verdict, Outcome::CannotTell);
 }

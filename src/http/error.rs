@@ -228,9 +228,17 @@ impl IntoResponse for ApiError {
 /// what is inconsistent in itself or with the state (422).
 fn ledger_status(code: &str) -> StatusCode {
     match code {
-        "bad_signature" | "revoked_key" | "unknown_actor" | "role_not_allowed" | "foreign_site"
-        | "foreign_prefix" | "not_custodian" | "not_addressee" | "foreign_jurisdiction"
-        | "not_issuer" | "export_licence_required" => StatusCode::FORBIDDEN,
+        "bad_signature"
+        | "revoked_key"
+        | "unknown_actor"
+        | "role_not_allowed"
+        | "foreign_site"
+        | "foreign_prefix"
+        | "not_custodian"
+        | "not_addressee"
+        | "foreign_jurisdiction"
+        | "not_issuer"
+        | "export_licence_required" => StatusCode::FORBIDDEN,
         "conflict" | "double_spend" | "batch_exists" | "genesis_exists" | "in_transit"
         | "not_in_transit" | "retired" | "duplicate" | "actor_exists" | "site_exists"
         | "key_exists" | "prefix_taken" | "rule_exists" | "licence_exists" | "licence_revoked" => {

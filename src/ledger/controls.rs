@@ -162,11 +162,12 @@ pub(super) fn revoke<S: StateView + ?Sized>(
     body: &RevokeLicence,
 ) -> Result<(), LedgerError> {
     require_role(actor, "revoke_licence", LICENSING)?;
-    let mut licence = state
-        .licence(&body.licence)?
-        .ok_or_else(|| ControlsError::UnknownLicence {
-            licence: body.licence.clone(),
-        })?;
+    let mut licence =
+        state
+            .licence(&body.licence)?
+            .ok_or_else(|| ControlsError::UnknownLicence {
+                licence: body.licence.clone(),
+            })?;
     if licence.issuer != actor.id {
         return Err(ControlsError::NotIssuer {
             licence: licence.licence,
@@ -281,7 +282,10 @@ const OXIDE_FACTOR: [u64; 17] = [
 /// REO-equivalent grams of an extract: each declared element's grams times its oxide factor,
 /// rounded up; without a declared composition, the whole mass (an upper bound: a miner that
 /// declares no composition uses its quota by mass).
-pub(super) fn reo_equivalent(composition: Option<&crate::model::Composition>, mass: Grams) -> Grams {
+pub(super) fn reo_equivalent(
+    composition: Option<&crate::model::Composition>,
+    mass: Grams,
+) -> Grams {
     match composition {
         None => mass,
         Some(c) => {
@@ -384,10 +388,18 @@ pub(super) fn check_export<S: StateView + ?Sized>(
         .into())
     };
     if licence.exporter != actor.id {
-        return mismatch("exporter", licence.exporter.to_string(), actor.id.to_string());
+        return mismatch(
+            "exporter",
+            licence.exporter.to_string(),
+            actor.id.to_string(),
+        );
     }
     if licence.consignee != to.id {
-        return mismatch("consignee", licence.consignee.to_string(), to.id.to_string());
+        return mismatch(
+            "consignee",
+            licence.consignee.to_string(),
+            to.id.to_string(),
+        );
     }
     if licence.destination != to.country {
         return mismatch(

@@ -265,7 +265,9 @@ pub enum ControlsError {
         elements: Vec<Element>,
     },
     /// The licence is not valid on the shipment's date.
-    #[error("licence {licence} is valid from {valid_from} until {valid_until}, not on {occurred_at}")]
+    #[error(
+        "licence {licence} is valid from {valid_from} until {valid_until}, not on {occurred_at}"
+    )]
     LicenceExpired {
         /// The licence.
         licence: EventId,

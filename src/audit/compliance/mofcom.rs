@@ -119,7 +119,10 @@ pub(super) fn evaluate(
                 .map(|u| format!(" until {}", &u.as_str()[..10]))
                 .unwrap_or_default()
         );
-        return (vec![Reason::new(Outcome::Pass, message)], Finding::Suspended);
+        return (
+            vec![Reason::new(Outcome::Pass, message)],
+            Finding::Suspended,
+        );
     }
     let Some(table) = rule
         .prices
@@ -180,7 +183,10 @@ pub(super) fn evaluate(
         let Some(&price) = table.element_per_kg.get(&e) else {
             reasons.push(Reason::element(
                 Outcome::CannotTell,
-                format!("{e}: the price table of {} has no price for it", &table.from.as_str()[..10]),
+                format!(
+                    "{e}: the price table of {} has no price for it",
+                    &table.from.as_str()[..10]
+                ),
                 e,
             ));
             unknown = unknown.saturating_add(u128::MAX / 4);

@@ -177,8 +177,7 @@ impl Policy {
                 prices,
                 ..
             } if *threshold_per_mille == 0 || elements.is_empty() || prices.is_empty() => bad(
-                "`threshold_per_mille` is at least 1, `elements` and `prices` are not empty"
-                    .into(),
+                "`threshold_per_mille` is at least 1, `elements` and `prices` are not empty".into(),
             ),
             _ => Ok(()),
         }

@@ -383,6 +383,25 @@ fn written_here() -> Vec<(&'static str, Value)> {
                    "type": "object"}),
         ),
         (
+            "ActorQuotas",
+            json!({"description": "An actor's production quotas by stage and year, and their use (docs/COMPLIANCE.md, \"Export controls\").",
+            "type": "object", "additionalProperties": false, "required": ["actor", "quotas"],
+            "properties": {
+                "actor": r("ActorId"),
+                "quotas": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": false,
+                    "required": ["stage", "year", "quota_g", "used_g", "remaining_g", "set_in", "used_in"],
+                    "properties": {
+                        "stage": {"enum": ["mining", "separation", "smelting"]},
+                        "year": {"type": "integer", "minimum": 1970, "maximum": 9999},
+                        "quota_g": u64_schema(), "used_g": u64_schema(), "remaining_g": u64_schema(),
+                        "source": {"type": "string"},
+                        "set_in": {"type": "array", "items": u64_schema()},
+                        "used_in": {"type": "array", "items": u64_schema()},
+                    }}},
+            }}),
+        ),
+        (
             "Portfolio",
             json!({"description": "The batches an actor received in a period: where their elements were extracted, processed and recycled, and each stage's concentration by country against the 65% benchmark (docs/COMPLIANCE.md).",
                    "type": "object"}),

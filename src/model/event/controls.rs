@@ -182,13 +182,7 @@ fn suspend(mut f: Fields) -> Result<EventBody, EventError> {
         until: f.optional("until")?,
         source: f.required("source")?,
     };
-    f.finish(expected!(
-        "jurisdiction",
-        "rule",
-        "from",
-        "until",
-        "source"
-    ))?;
+    f.finish(expected!("jurisdiction", "rule", "from", "until", "source"))?;
     if let Some(until) = &b.until {
         if until <= &b.from {
             return Err(invalid("until", "must be after from"));
@@ -251,13 +245,7 @@ fn quota(mut f: Fields) -> Result<EventBody, EventError> {
         quota_g: f.required("quota_g")?,
         source: f.optional("source")?,
     };
-    f.finish(expected!(
-        "subject",
-        "stage",
-        "year",
-        "quota_g",
-        "source"
-    ))?;
+    f.finish(expected!("subject", "stage", "year", "quota_g", "source"))?;
     if !(1970..=9999).contains(&b.year) {
         return Err(invalid("year", "must be 1970 to 9999"));
     }

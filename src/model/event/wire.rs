@@ -222,7 +222,10 @@ impl Fields {
         }
     }
 
-    pub(super) fn optional<T: DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>, EventError> {
+    pub(super) fn optional<T: DeserializeOwned>(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<T>, EventError> {
         self.take(name)?
             .map(|(path, v)| convert(path, v))
             .transpose()
