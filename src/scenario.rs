@@ -374,6 +374,28 @@ impl Scenario {
             .collect()
     }
 
+    /// The scenario without its export-control events (issue 17): no rules, licences or
+    /// quotas, and no ship citing a licence. EPCIS carries supply-chain events only, so this is
+    /// the part of the scenario an EPCIS document round-trips (docs/EPCIS.md).
+    pub fn without_export_controls(mut self) -> Scenario {
+        self.events.retain(|e| {
+            !matches!(
+                e.body,
+                EventBody::PublishControls(_)
+                    | EventBody::SuspendControls(_)
+                    | EventBody::IssueLicence(_)
+                    | EventBody::RevokeLicence(_)
+                    | EventBody::SetQuota(_)
+            )
+        });
+        for event in &mut self.events {
+            if let EventBody::Ship(ship) = &mut event.body {
+                ship.licence = None;
+            }
+        }
+        self
+    }
+
     /// Events the ledger must refuse once the scenario is loaded (issue 17), each with what it
     /// tries and the problem code it gets: Northern Rare Earth shipping its other heat-resistant
     /// magnet to Japan without a licence (`export_licence_required`), and extracting past its

@@ -470,22 +470,25 @@ fn separation_quota_counts_the_product_and_refuses_what_goes_over() {
 
 #[test]
 fn new_kinds_parse_strictly() {
+    // Each bad payload differs from a good one in one place only.
+    let good = r#"{"kind":"set_quota","id":"q","actor":"mofcom","log":"l","occurred_at":"2026-01-01T00:00:00Z","subject":"nre","stage":"mining","year":2026,"quota_g":1}"#;
+    assert!(Event::from_json(good.as_bytes()).is_ok());
     for bad in [
         // Unknown field.
-        r#"{"kind":"set_quota","id":"q","actor":"m","log":"l","occurred_at":"2026-01-01T00:00:00Z","subject":"n","stage":"mining","year":2026,"quota_g":1,"extra":1}"#,
+        r#"{"kind":"set_quota","id":"q","actor":"mofcom","log":"l","occurred_at":"2026-01-01T00:00:00Z","subject":"nre","stage":"mining","year":2026,"quota_g":1,"extra":1}"#,
         // Unknown stage.
-        r#"{"kind":"set_quota","id":"q","actor":"m","log":"l","occurred_at":"2026-01-01T00:00:00Z","subject":"n","stage":"refining","year":2026,"quota_g":1}"#,
+        r#"{"kind":"set_quota","id":"q","actor":"mofcom","log":"l","occurred_at":"2026-01-01T00:00:00Z","subject":"nre","stage":"refining","year":2026,"quota_g":1}"#,
         // A licence that ends before it starts.
-        r#"{"kind":"issue_licence","id":"i","actor":"m","log":"l","occurred_at":"2026-01-01T00:00:00Z","licence":"L","exporter":"a","consignee":"b","destination":"JP","elements":["Dy"],"quantity_g":1,"valid_from":"2026-02-01T00:00:00Z","valid_until":"2026-01-01T00:00:00Z","end_use":"x"}"#,
+        r#"{"kind":"issue_licence","id":"i","actor":"mofcom","log":"l","occurred_at":"2026-01-01T00:00:00Z","licence":"L","exporter":"nre","consignee":"tdk","destination":"JP","elements":["Dy"],"quantity_g":1,"valid_from":"2026-02-01T00:00:00Z","valid_until":"2026-01-01T00:00:00Z","end_use":"x"}"#,
         // A rule with no elements.
-        r#"{"kind":"publish_controls","id":"p","actor":"m","log":"l","occurred_at":"2026-01-01T00:00:00Z","rule":"r","jurisdiction":"CN","source":"s","elements":[],"effective_from":"2026-01-01T00:00:00Z"}"#,
+        r#"{"kind":"publish_controls","id":"p","actor":"mofcom","log":"l","occurred_at":"2026-01-01T00:00:00Z","rule":"r","jurisdiction":"CN","source":"s","elements":[],"effective_from":"2026-01-01T00:00:00Z"}"#,
         // A ship citing a licence as a number.
-        r#"{"kind":"ship","id":"s","actor":"m","log":"l","occurred_at":"2026-01-01T00:00:00Z","batch":"B","to":"t","licence":7}"#,
+        r#"{"kind":"ship","id":"s","actor":"mofcom","log":"l","occurred_at":"2026-01-01T00:00:00Z","batch":"B","to":"tdk","licence":7}"#,
     ] {
         assert!(Event::from_json(bad.as_bytes()).is_err(), "{bad}");
     }
     // A ship without `licence` serialises exactly as before the field existed.
-    let old = r#"{"kind":"ship","id":"s","actor":"m","log":"l","occurred_at":"2026-01-01T00:00:00Z","batch":"B","to":"t"}"#;
+    let old = r#"{"kind":"ship","id":"s","actor":"mofcom","log":"l","occurred_at":"2026-01-01T00:00:00Z","batch":"B","to":"tdk"}"#;
     let e = Event::from_json(old.as_bytes()).unwrap();
     assert_eq!(e.to_json(), old.as_bytes());
 }

@@ -494,7 +494,7 @@ pub enum LedgerError {
     },
     /// An export-control rule (licences, quotas; its own problem codes).
     #[error(transparent)]
-    Controls(#[from] ControlsError),
+    Controls(Box<ControlsError>),
     /// The state could not be read (not the event's fault).
     #[error(transparent)]
     State(#[from] StateError),
@@ -506,6 +506,14 @@ fn join<T: fmt::Display>(items: &[T]) -> String {
         "none".to_owned()
     } else {
         names.join(", ")
+    }
+}
+
+impl From<ControlsError> for LedgerError {
+    fn from(e: ControlsError) -> Self {
+        // Boxed: its variants carry more than the others, and every `Result` pays for the
+        // largest error.
+        LedgerError::Controls(Box::new(e))
     }
 }
 
