@@ -3,6 +3,7 @@
 //! their problem codes and writing nothing.
 
 mod common;
+mod support;
 
 use serde_json::{json, Value};
 
@@ -106,6 +107,40 @@ fn quotas_verdicts_and_refusals_over_http() {
         .unwrap()
         .iter()
         .all(|v| v["policy"] != "cn-mofcom-61"));
+
+    // `lodestone report --at` (the real binary, from the server's bundle): the same finding.
+    let out = support::run(&[
+        "report",
+        "SE-MAG-2026-0101",
+        "--server",
+        &server.url(""),
+        "--policy",
+        "cn-mofcom-61",
+        "--at",
+        "2026-12-01",
+        "--format",
+        "json",
+    ]);
+    // A failing verdict exits 1, as for every policy.
+    assert_eq!(out.code, Some(1), "{}", out.dump());
+    let verdicts: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(verdicts[0]["finding"], "licence_needed", "{}", out.dump());
+    assert_eq!(verdicts[0]["at"], "2026-12-01T00:00:00Z");
+    let out = support::run(&[
+        "report",
+        "SE-MAG-2026-0101",
+        "--server",
+        &server.url(""),
+        "--policy",
+        "cn-mofcom-61",
+        "--at",
+        "2025-10-01",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    let verdicts: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(verdicts[0]["finding"], "not_in_force", "{}", out.dump());
 
     // What the demo shows refused is refused, and nothing is written.
     let size = server.log().size;

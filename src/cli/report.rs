@@ -37,8 +37,9 @@ pub struct ReportArgs {
         env = "LODESTONE_SERVER"
     )]
     pub server: String,
-    /// A built-in compliance policy (dfars-2027, dfars-2026, friend-shore, crma-recycled) or a
-    /// policy file (JSON, docs/COMPLIANCE.md); repeat for several; none: every built-in.
+    /// A built-in compliance policy (dfars-2027, dfars-2026, friend-shore, crma-recycled, and the
+    /// dated cn-mofcom-61) or a policy file (JSON, docs/COMPLIANCE.md); repeat for several;
+    /// none: the four undated built-ins.
     #[arg(long = "policy", value_name = "NAME|FILE")]
     pub policies: Vec<String>,
     /// Output format.
