@@ -11,7 +11,12 @@
 //! added compositions (grams per element) to every extract and transform output, an assay that
 //! measures one, a grain boundary diffusion step at Shin-Etsu that diffuses Myanmar dysprosium
 //! (separated and reduced in Ganzhou) into Lynas-fed magnets, and post-consumer recycling of
-//! Nidec's end-of-life motors. Masses are
+//! Nidec's end-of-life motors. Issue 17 added export controls after the original events: MOFCOM
+//! (a `licensing_authority`) publishes Announcements No. 18, 57 and 61 of 2025 with their legal
+//! dates and No. 70's suspension, sets Northern Rare Earth a mining quota that one new extract
+//! uses up exactly, and licenses the export of a new batch of heat-resistant (Dy, Tb) magnets to
+//! Nidec and of Dy/Tb oxide to Shin-Etsu, whose magnet `SE-MAG-2026-0101` (Chinese Dy in a
+//! Japanese magnet) is the `cn-mofcom-61` example. Masses are
 //! plausible whole grams; the events show ships and receives with small transit losses, splits,
 //! a merge, iron and boron additives, and retirements.
 //!
@@ -50,7 +55,7 @@ const EVENTS_JSON: &str = include_str!("../fixtures/scenario/events.json");
 pub const KEY_DERIVATION_PREFIX: &[u8] = b"lodestone-scenario-key:";
 
 /// When the fixture has the authority register the scenario's actors: before the first event.
-/// The fixture spans about 67 days from here to its last event, inside the default 90-day
+/// The fixture spans about 78 days from here to its last event, inside the default 90-day
 /// backfill window, so [`Scenario::rebased`] can move it to end at any moment of a new ledger.
 const REGISTRATION_TIME: &str = "2026-01-02T09:00:00Z";
 
@@ -264,6 +269,20 @@ impl Scenario {
         self.registered_at = shift(&self.registered_at)?;
         for event in &mut self.events {
             event.occurred_at = shift(&event.occurred_at)?;
+            // A licence's validity and a quota's year belong to the scenario's own timeline and
+            // move with it; the announcements' dates (rules, suspensions) are history and stay.
+            match &mut event.body {
+                EventBody::IssueLicence(l) => {
+                    l.valid_from = shift(&l.valid_from)?;
+                    l.valid_until = shift(&l.valid_until)?;
+                }
+                EventBody::SetQuota(q) => {
+                    if let Ok(year) = event.occurred_at.as_str()[..4].parse() {
+                        q.year = year;
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(self)
     }
@@ -353,6 +372,101 @@ impl Scenario {
                 )
             })
             .collect()
+    }
+
+    /// The scenario without its export-control events (issue 17): no rules, licences or
+    /// quotas, and no ship citing a licence. EPCIS carries supply-chain events only, so this is
+    /// the part of the scenario an EPCIS document round-trips (docs/EPCIS.md).
+    pub fn without_export_controls(mut self) -> Scenario {
+        self.events.retain(|e| {
+            !matches!(
+                e.body,
+                EventBody::PublishControls(_)
+                    | EventBody::SuspendControls(_)
+                    | EventBody::IssueLicence(_)
+                    | EventBody::RevokeLicence(_)
+                    | EventBody::SetQuota(_)
+            )
+        });
+        for event in &mut self.events {
+            if let EventBody::Ship(ship) = &mut event.body {
+                ship.licence = None;
+            }
+        }
+        self
+    }
+
+    /// Events the ledger must refuse once the scenario is loaded (issue 17), each with what it
+    /// tries and the problem code it gets: Northern Rare Earth shipping its other heat-resistant
+    /// magnet to Japan without a licence (`export_licence_required`), and extracting past its
+    /// 2026 mining quota, which the scenario used up (`quota_exceeded`). Dated within the
+    /// scenario's (possibly rebased) timeline and signed with the demo key; the demo submits
+    /// them to show the refusals.
+    pub fn refused_attempts(
+        &self,
+    ) -> Result<Vec<(&'static str, &'static str, Envelope)>, ScenarioError> {
+        let nre = ActorId::new("northern-rare-earth")?;
+        let key = actor_key(nre.as_str());
+        let last = self.events.last().map(|e| e.occurred_at.clone());
+        // The quota's own extract: an attempt next to it falls in the quota's year.
+        let quota_extract = self.events.iter().find_map(|e| match &e.body {
+            EventBody::Extract(x) if x.batch.as_str() == "NRE-MIX-2026-0101" => {
+                Some(e.occurred_at.clone())
+            }
+            _ => None,
+        });
+        let (Some(last), Some(quota_extract)) = (last, quota_extract) else {
+            return Ok(Vec::new());
+        };
+        let event = |id: &str, at: Timestamp, body: EventBody| -> Result<Event, ScenarioError> {
+            Ok(Event {
+                id: EventId::new(id)?,
+                actor: nre.clone(),
+                log: Some(self.log.clone()),
+                occurred_at: at,
+                body,
+            })
+        };
+        let ship = event(
+            "ev-nre-ship-hr-0102-unlicensed",
+            last,
+            EventBody::Ship(crate::model::event::Ship {
+                batch: BatchId::new("NRE-MAG-HR-2026-0101-B")?,
+                to: ActorId::new("nidec")?,
+                licence: None,
+            }),
+        )?;
+        let extract = event(
+            "ev-nre-extract-0102-over-quota",
+            Timestamp::from_unix_millis(quota_extract.unix_millis() + 60_000)
+                .unwrap_or(quota_extract),
+            EventBody::Extract(crate::model::event::Extract {
+                site: SiteId::new("bayan-obo")?,
+                batch: BatchId::new("NRE-MIX-2026-0102")?,
+                form: crate::model::material::Form::MixedCompound,
+                mass_g: crate::model::ids::Grams(1_000_000),
+                elements: BTreeSet::new(),
+                composition: None,
+            }),
+        )?;
+        let sign = |event: &Event| {
+            Envelope::sign(event.to_json(), &[&key]).map_err(|source| ScenarioError::Sign {
+                event: event.id.clone(),
+                source,
+            })
+        };
+        Ok(vec![
+            (
+                "shipping a heat-resistant (Dy, Tb) magnet from China to Japan without a licence",
+                "export_licence_required",
+                sign(&ship)?,
+            ),
+            (
+                "extracting past Northern Rare Earth's mining quota, used up by the scenario",
+                "quota_exceeded",
+                sign(&extract)?,
+            ),
+        ])
     }
 
     /// The batches the scenario's `extract` events create, by mine site.

@@ -34,6 +34,8 @@ fn scenario() -> Scenario {
         .for_log(ORIGIN)
         .rebased(&Timestamp::from_unix_millis(now - now % 1000 - 60_000).unwrap())
         .unwrap()
+        // EPCIS carries supply-chain events only: rules, licences and quotas are not in it.
+        .without_export_controls()
 }
 
 /// A ledger with the scenario's participants registered and, if `events`, its events logged.

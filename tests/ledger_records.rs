@@ -316,6 +316,13 @@ fn pinned_numbers_are_the_documented_ones_and_new_values_go_at_the_end() {
         ("SiteKind", table(SiteKind::ALL, SiteKind::number)),
         ("Claim", table(Claim::ALL, Claim::number)),
         (
+            "QuotaStage",
+            table(
+                lodestone::model::material::QuotaStage::ALL,
+                lodestone::model::material::QuotaStage::number,
+            ),
+        ),
+        (
             "RetireReason",
             table(RetireReason::ALL, RetireReason::number),
         ),

@@ -278,3 +278,93 @@ fn the_rebased_scenario_replays_on_a_ledger_created_just_before_it_ends() {
         "moving the dates changes no mass"
     );
 }
+
+/// Issue 17: the announcements, the licensed exports, the quota and the Japanese magnet with
+/// Chinese dysprosium, with figures worked out by hand from events.json.
+#[test]
+fn export_controls_in_the_scenario() {
+    use lodestone::audit::compliance::{analyze, builtin, evaluate, Outcome};
+    use lodestone::ledger::StateView;
+    use lodestone::model::ids::{CountryCode, EventId, Grams};
+    use lodestone::model::material::QuotaStage;
+
+    let mut state = replay();
+    let book = state.controls(&id::<CountryCode>("CN")).unwrap().unwrap();
+    let rules: Vec<&str> = book.rules.iter().map(|r| r.rule.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["mofcom-gac-2025-18", "mofcom-2025-57", "mofcom-2025-61"]
+    );
+    assert_eq!(
+        book.rules[2].suspensions[0]
+            .until
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "2026-11-10T00:00:00Z"
+    );
+    // 1,000,000 g licensed, the 600,000 g magnet shipped to Nidec: 400,000 g left.
+    let lic = state
+        .licence(&id::<EventId>("MOFCOM-EL-2026-0001"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(lic.remaining_g, Grams(400_000));
+    // 10,000 g of oxide licensed, 7,000 g shipped to Shin-Etsu: 3,000 g left.
+    let lic = state
+        .licence(&id::<EventId>("MOFCOM-EL-2026-0002"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(lic.remaining_g, Grams(3_000));
+    // The mining quota: Pr 100,000 × 1.2082 = 120,820; Nd 340,000 × 1.1664 = 396,576;
+    // Tb 4,000 × 1.1762 = 4,704.8 → 4,705; Dy 20,000 × 1.1477 = 22,954: 545,055 g, all of it.
+    let quotas = state.quotas(&id("northern-rare-earth")).unwrap().unwrap();
+    let q = quotas.get(QuotaStage::Mining, 2026).unwrap();
+    assert_eq!((q.quota_g, q.used_g), (Grams(545_055), Grams(545_055)));
+
+    // SE-MAG-2026-0101: 287,000 g with 5,000 g Dy and 1,000 g Tb mined at Bayan Obo.
+    let analysis = analyze(&state, &id("SE-MAG-2026-0101"), MAX_DAG_NODES).unwrap();
+    let at = |day: &str| {
+        let mut p = builtin("cn-mofcom-61").unwrap();
+        p.at = Some(id(&format!("{day}T00:00:00Z")));
+        evaluate(&p, &analysis)
+    };
+    assert_eq!(at("2025-10-01").finding, Some("not_in_force"));
+    // 2025 prices: 5,000 × 350 + 1,000 × 1,100 = 2,850.00 USD of 287 kg × 60 = 17,220.00 USD.
+    let v = at("2025-10-20");
+    assert_eq!(
+        (v.verdict, v.finding),
+        (Outcome::Fail, Some("licence_needed"))
+    );
+    let m = &v.reasons[0].message;
+    assert!(
+        m.contains("2850.00 USD") && m.contains("17220.00 USD") && m.contains("16.550%"),
+        "{m}"
+    );
+    assert_eq!(at("2026-06-01").finding, Some("suspended"));
+    // 2026 prices: 5,000 × 400 + 1,000 × 1,200 = 3,200.00 USD of 287 kg × 65 = 18,655.00 USD.
+    let v = at("2026-12-01");
+    assert_eq!(
+        (v.verdict, v.finding),
+        (Outcome::Fail, Some("licence_needed"))
+    );
+    let m = &v.reasons[0].message;
+    assert!(
+        m.contains("3200.00 USD") && m.contains("18655.00 USD") && m.contains("17.153%"),
+        "{m}"
+    );
+
+    // What the demo shows refused is refused.
+    let scenario = Scenario::builtin().unwrap();
+    let size = state.events().count() as u64 + 1000;
+    for (i, (what, code, envelope)) in scenario.refused_attempts().unwrap().iter().enumerate() {
+        let event = Event::from_json(&envelope.payload).unwrap();
+        let ctx = EntryContext {
+            index: size + i as u64,
+            logged_at_ms: LOG_TIME_MS,
+            envelope_digest: envelope.digest(),
+        };
+        let e =
+            apply_to_mem(&mut state, &ctx, &event, &EnvelopeSignatures(envelope)).expect_err(what);
+        assert_eq!(e.code(), *code, "{what}: {e}");
+    }
+}

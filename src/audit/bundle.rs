@@ -135,6 +135,31 @@ where
             detail: e.to_string(),
         })?;
         entries.insert(index, bytes);
+        // A shipment made under an export licence replays only with the licence's issue (and
+        // that needs the exporter and consignee registered): both come along (issue 17).
+        let mut involved = vec![event.actor.clone()];
+        match &event.body {
+            EventBody::Ship(ship) => {
+                if let Some(licence) = &ship.licence {
+                    if let Some(record) = source.licence(licence).map_err(AuditError::from)? {
+                        pending.push(record.issued_in);
+                    }
+                    involved.push(ship.to.clone());
+                }
+            }
+            EventBody::IssueLicence(issue) => {
+                involved.push(issue.exporter.clone());
+                involved.push(issue.consignee.clone());
+            }
+            _ => {}
+        }
+        for actor in involved.into_iter().skip(1) {
+            if actors_done.insert(actor.clone()) {
+                if let Some(actor) = source.actor(&actor).map_err(AuditError::from)? {
+                    pending.extend(actor.entries.iter().copied());
+                }
+            }
+        }
         if actors_done.insert(event.actor.clone()) {
             if let Some(actor) = source.actor(&event.actor).map_err(AuditError::from)? {
                 pending.extend(actor.entries.iter().copied());

@@ -244,9 +244,14 @@ where
                     .remove(&s.batch)
                     .ok_or_else(|| not_held(index, &s.batch))?;
                 if in_month {
-                    report
-                        .shipped
-                        .push(lines.shipped(index, at, &s.batch, h.grams, &s.to)?);
+                    report.shipped.push(lines.shipped(
+                        index,
+                        at,
+                        &s.batch,
+                        h.grams,
+                        &s.to,
+                        s.licence.as_ref(),
+                    )?);
                 }
             }
             EventBody::Receive(r) => {
@@ -273,12 +278,18 @@ where
                         .push(lines.consumed(index, at, &r.batch, h.grams, &how)?);
                 }
             }
-            // Registry events and certificates move no material.
+            // Registry events, certificates, export controls, licences and quotas move no
+            // material.
             EventBody::Genesis(_)
             | EventBody::RegisterActor(_)
             | EventBody::UpdateActor(_)
             | EventBody::RevokeKey(_)
-            | EventBody::Certify(_) => {}
+            | EventBody::Certify(_)
+            | EventBody::PublishControls(_)
+            | EventBody::SuspendControls(_)
+            | EventBody::IssueLicence(_)
+            | EventBody::RevokeLicence(_)
+            | EventBody::SetQuota(_) => {}
         }
     }
     for (batch, h) in held {

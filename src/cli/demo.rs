@@ -241,6 +241,24 @@ fn load_scenario(url: &str, data: &Path, serving: bool) -> anyhow::Result<()> {
             .unwrap_or_default();
         bail!("{rejected} scenario events were rejected; first: {first}");
     }
+    // Export controls (issue 17): what the ledger must refuse, refused.
+    for (what, code, envelope) in scenario
+        .refused_attempts()
+        .context("signing the refused attempts")?
+    {
+        let body = json!({ "envelopes": [envelope.to_json_value()] });
+        let (_, answer) = client.post_json("/v1/entries:batch", &serde_json::to_vec(&body)?)?;
+        let result = &answer["results"][0];
+        let got = result["problem"]["code"].as_str().unwrap_or_default();
+        if got != code {
+            bail!("{what}: expected `{code}`, got {result}");
+        }
+        crate::say!(
+            "\n{what}: refused ({} {got}), as it should be:\n  {}",
+            result["status"],
+            result["problem"]["detail"].as_str().unwrap_or_default()
+        );
+    }
     let info = client.get_json("/v1/log")?;
     let log_key = info["verifier_key"].as_str().unwrap_or_default().to_owned();
     crate::say!(

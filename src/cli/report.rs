@@ -43,8 +43,9 @@ pub struct ReportArgs {
         env = "LODESTONE_SERVER"
     )]
     pub server: String,
-    /// A built-in compliance policy (dfars-2027, dfars-2026, friend-shore, crma-recycled) or a
-    /// policy file (JSON, docs/COMPLIANCE.md); repeat for several; none: every built-in.
+    /// A built-in compliance policy (dfars-2027, dfars-2026, friend-shore, crma-recycled, and the
+    /// dated cn-mofcom-61) or a policy file (JSON, docs/COMPLIANCE.md); repeat for several;
+    /// none: the four undated built-ins.
     #[arg(long = "policy", value_name = "NAME|FILE")]
     pub policies: Vec<String>,
     /// Output format.
@@ -54,6 +55,10 @@ pub struct ReportArgs {
     /// (and the report says so).
     #[arg(long, env = "LODESTONE_LOG_KEY")]
     pub log_key: Option<String>,
+    /// The date dated policies (cn-mofcom-61) are evaluated on: YYYY-MM-DD or RFC 3339 UTC;
+    /// default now.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
 }
 
 /// Reports other than a batch's compliance verdicts.
@@ -67,8 +72,32 @@ pub enum OtherReport {
     Flows(super::flows::FlowsArgs),
 }
 
-/// A built-in name or a policy file.
+/// `--at`: a day (its midnight UTC) or an RFC 3339 time; absent: now.
+pub fn evaluation_date(raw: Option<&str>) -> anyhow::Result<crate::model::ids::Timestamp> {
+    use crate::model::ids::Timestamp;
+    match raw {
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            Timestamp::from_unix_millis(now).context("the clock is out of range")
+        }
+        Some(day) if day.len() == 10 => Timestamp::parse(&format!("{day}T00:00:00Z"))
+            .with_context(|| format!("--at {day}: expected YYYY-MM-DD or an RFC 3339 UTC time")),
+        Some(time) => Timestamp::parse(time)
+            .with_context(|| format!("--at {time}: expected YYYY-MM-DD or an RFC 3339 UTC time")),
+    }
+}
+
+/// A built-in name or a policy file, evaluated now (dated rules; see [`evaluation_date`]).
 pub fn load_compliance_policy(spec: &str) -> anyhow::Result<Policy> {
+    let mut policy = load_undated(spec)?;
+    policy.at = Some(evaluation_date(None)?);
+    Ok(policy)
+}
+
+fn load_undated(spec: &str) -> anyhow::Result<Policy> {
     if compliance::BUILTIN_NAMES.contains(&spec) {
         return Ok(compliance::builtin(spec)?);
     }
@@ -88,14 +117,18 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         (None, Some(batch)) => batch,
         (None, None) => bail!("name a batch, or `flows` (see lodestone report --help)"),
     };
-    let policies: Vec<Policy> = if args.policies.is_empty() {
+    let at = evaluation_date(args.at.as_deref())?;
+    let mut policies: Vec<Policy> = if args.policies.is_empty() {
         compliance::builtins()
     } else {
         args.policies
             .iter()
-            .map(|p| load_compliance_policy(p))
+            .map(|p| load_undated(p))
             .collect::<anyhow::Result<_>>()?
     };
+    for p in &mut policies {
+        p.at = Some(at.clone());
+    }
     let client = Client::new(&args.server);
     let (key, announced) = match &args.log_key {
         Some(k) => (k.trim().to_owned(), false),
@@ -195,6 +228,9 @@ pub fn render(verdicts: &[Verdict], format: Format) -> String {
                     v.verdict.as_str()
                 );
                 let _ = writeln!(out, "{}\n\nSource: {}\n", v.title, v.source);
+                if let (Some(finding), Some(at)) = (v.finding, &v.at) {
+                    let _ = writeln!(out, "Finding on {at}: **{finding}**\n");
+                }
                 let _ = writeln!(
                     out,
                     "| outcome | stage | site | company | country | entry | reason |"

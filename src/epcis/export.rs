@@ -220,7 +220,12 @@ pub fn export_event(
         EventBody::Genesis(_)
         | EventBody::RegisterActor(_)
         | EventBody::UpdateActor(_)
-        | EventBody::RevokeKey(_) => return None,
+        | EventBody::RevokeKey(_)
+        | EventBody::PublishControls(_)
+        | EventBody::SuspendControls(_)
+        | EventBody::IssueLicence(_)
+        | EventBody::RevokeLicence(_)
+        | EventBody::SetQuota(_) => return None,
     }
     put("eventTime", json!(e.occurred_at.as_str()));
     put("eventTimeZoneOffset", json!("+00:00"));

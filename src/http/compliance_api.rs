@@ -33,8 +33,27 @@ where
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComplianceQuery {
-    /// A built-in policy name; absent: every built-in.
+    /// A built-in policy name; absent: every default built-in.
     policy: Option<String>,
+    /// The date dated rules (`cn-mofcom-61`) are evaluated on: `YYYY-MM-DD` or RFC 3339;
+    /// absent: now.
+    at: Option<String>,
+}
+
+/// `?at=`: a day (`2026-06-01`, read as its midnight UTC) or an RFC 3339 time; absent: now.
+pub(crate) fn evaluation_date(raw: Option<&str>) -> Result<Timestamp, ApiError> {
+    match raw {
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            Timestamp::from_unix_millis(now)
+                .ok_or_else(|| ApiError::bad_request("bad_query", "the clock is out of range"))
+        }
+        Some(day) if day.len() == 10 => parse("date", &format!("{day}T00:00:00Z"), "bad_query"),
+        Some(time) => parse("date", time, "bad_query"),
+    }
 }
 
 /// `GET /v1/batches/{id}/compliance[?policy=NAME]`.
@@ -42,20 +61,25 @@ pub struct ComplianceQuery {
     summary = "Compliance verdicts of a batch under the built-in policies (docs/COMPLIANCE.md)",
     params(("id" = String, Path, description = "Batch id (percent-encode `/` and `:`)",
             pattern = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", example = "MP-MAG-2026-0001"),
-           ("policy" = Option<String>, Query, description = "One built-in policy: dfars-2027, dfars-2026, friend-shore, crma-recycled")),
+           ("policy" = Option<String>, Query, description = "One built-in policy: dfars-2027, dfars-2026, friend-shore, crma-recycled, cn-mofcom-61"),
+           ("at" = Option<String>, Query, description = "The date dated rules (cn-mofcom-61) are evaluated on: YYYY-MM-DD or RFC 3339 UTC; default now", example = "2026-06-01")),
     responses((status = 200, description = "Verdicts with their reasons",
                body = ref("#/components/schemas/ComplianceReport"))),
-    extensions(("x-problems" = json!(["bad_id", "not_found", "dag_too_large", "unknown_policy"]))))]
+    extensions(("x-problems" = json!(["bad_id", "bad_query", "not_found", "dag_too_large", "unknown_policy"]))))]
 pub async fn compliance(
     State(state): State<AppState>,
     P(id): P<String>,
     Q(query): Q<ComplianceQuery>,
 ) -> Result<Json<ComplianceReport>, ApiError> {
     let id: BatchId = parse("batch id", &id, "bad_id")?;
-    let policies: Vec<Policy> = match &query.policy {
+    let at = evaluation_date(query.at.as_deref())?;
+    let mut policies: Vec<Policy> = match &query.policy {
         Some(name) => vec![compliance::builtin(name)?],
         None => compliance::builtins(),
     };
+    for p in &mut policies {
+        p.at = Some(at.clone());
+    }
     let store = state.store.clone();
     let report = blocking(move || {
         let analysis = compliance::analyze(&store, &id, MAX_DAG_NODES)?;

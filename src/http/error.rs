@@ -232,12 +232,23 @@ impl IntoResponse for ApiError {
 /// what is inconsistent in itself or with the state (422).
 fn ledger_status(code: &str) -> StatusCode {
     match code {
-        "bad_signature" | "revoked_key" | "unknown_actor" | "role_not_allowed" | "foreign_site"
-        | "foreign_prefix" | "not_custodian" | "not_addressee" => StatusCode::FORBIDDEN,
+        "bad_signature"
+        | "revoked_key"
+        | "unknown_actor"
+        | "role_not_allowed"
+        | "foreign_site"
+        | "foreign_prefix"
+        | "not_custodian"
+        | "not_addressee"
+        | "foreign_jurisdiction"
+        | "not_issuer"
+        | "export_licence_required" => StatusCode::FORBIDDEN,
         "conflict" | "double_spend" | "batch_exists" | "genesis_exists" | "in_transit"
         | "not_in_transit" | "retired" | "duplicate" | "actor_exists" | "site_exists"
-        | "key_exists" | "prefix_taken" => StatusCode::CONFLICT,
-        "unknown_batch" => StatusCode::NOT_FOUND,
+        | "key_exists" | "prefix_taken" | "rule_exists" | "licence_exists" | "licence_revoked" => {
+            StatusCode::CONFLICT
+        }
+        "unknown_batch" | "unknown_rule" | "unknown_licence" => StatusCode::NOT_FOUND,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

@@ -8,6 +8,7 @@
 
 mod audit_api;
 mod compliance_api;
+pub mod controls_api;
 mod epcis_api;
 pub mod error;
 mod extract;

@@ -36,8 +36,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    audit_api, compliance_api, epcis_api, flows_api, log_api, pages, tiles, witnessed, write,
-    AppState, MAX_ENTRY_BODY,
+    audit_api, compliance_api, controls_api, epcis_api, flows_api, log_api, pages, tiles,
+    witnessed, write, AppState, MAX_ENTRY_BODY,
 };
 use crate::ledger::LedgerError;
 
@@ -95,6 +95,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(flows_api::actor_flows))
         .routes(routes!(flows_api::batch_label_json))
         .routes(routes!(pages::label::batch_label_page))
+        .routes(routes!(controls_api::actor_quotas))
         .routes(routes!(epcis_api::batch_document))
         .routes(routes!(epcis_api::events))
         .routes(routes!(openapi_json))

@@ -175,6 +175,13 @@ pub(super) fn extract<S: StateView + ?Sized>(
         }
         .into());
     }
+    super::controls::use_quota(
+        state,
+        ctx,
+        event,
+        crate::model::material::QuotaStage::Mining,
+        super::controls::reo_equivalent(body.composition.as_ref(), body.mass_g),
+    )?;
     state.put_batch(BatchRecord {
         id: body.batch.clone(),
         form: body.form,
@@ -227,6 +234,7 @@ pub(super) fn ship<S: StateView + ?Sized>(
         return Err(InvalidReason::ZeroMass { batch: batch.id }.into());
     }
     require_not_before(&batch, &event.occurred_at)?;
+    super::controls::check_export(state, ctx, event, actor, &to, &batch, body)?;
     batch.status = BatchStatus::InTransit {
         to: body.to.clone(),
         shipped_g: batch.remaining_g,

@@ -9,6 +9,7 @@ use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, Grams, SiteId, T
 use crate::model::keys::KeyId;
 use crate::model::material::{Element, Form, Process, RetireReason, Role, SiteKind};
 
+use super::controls_state::ControlsError;
 use super::state::StateError;
 
 /// Why a site may not be used by the actor.
@@ -491,6 +492,9 @@ pub enum LedgerError {
         /// What is wrong.
         reason: InvalidReason,
     },
+    /// An export-control rule (licences, quotas; its own problem codes).
+    #[error(transparent)]
+    Controls(Box<ControlsError>),
     /// The state could not be read (not the event's fault).
     #[error(transparent)]
     State(#[from] StateError),
@@ -502,6 +506,14 @@ fn join<T: fmt::Display>(items: &[T]) -> String {
         "none".to_owned()
     } else {
         names.join(", ")
+    }
+}
+
+impl From<ControlsError> for LedgerError {
+    fn from(e: ControlsError) -> Self {
+        // Boxed: its variants carry more than the others, and every `Result` pays for the
+        // largest error.
+        LedgerError::Controls(Box::new(e))
     }
 }
 
@@ -550,6 +562,7 @@ impl LedgerError {
             LedgerError::BeforeInputs { .. } => "before_inputs",
             LedgerError::BeforeRegistration { .. } => "before_registration",
             LedgerError::InvalidEvent { .. } => "invalid_event",
+            LedgerError::Controls(e) => e.code(),
             LedgerError::State(_) => "state_unavailable",
         }
     }
@@ -589,6 +602,18 @@ impl LedgerError {
         "before_inputs",
         "before_registration",
         "invalid_event",
+        "foreign_jurisdiction",
+        "rule_exists",
+        "unknown_rule",
+        "licence_exists",
+        "unknown_licence",
+        "not_issuer",
+        "export_licence_required",
+        "licence_expired",
+        "licence_exhausted",
+        "licence_mismatch",
+        "licence_revoked",
+        "quota_exceeded",
         "state_unavailable",
     ];
 }

@@ -9,6 +9,8 @@
 //! log holds: the event id (duplicate / conflict), time, then the kind's rules (roles, sites,
 //! prefixes, batches, custody, masses, forms).
 
+mod controls;
+pub mod controls_state;
 mod custody;
 mod elements;
 mod error;
@@ -20,6 +22,10 @@ pub mod state;
 mod trailer;
 mod transform;
 
+pub use controls_state::{
+    ControlRule, ControlsError, ControlsRecord, LicenceRecord, LicenceUse, QuotaBook, QuotaRecord,
+    RuleStatus, Suspension,
+};
 pub use error::{InvalidReason, LedgerError, Side, SiteProblem};
 pub use overlay::{EventKey, MemState, Overlay, StateChanges};
 pub use state::{
@@ -168,6 +174,11 @@ fn stage<S: StateView + ?Sized>(
                 EventBody::Receive(b) => custody::receive(state, ctx, event, &actor, b)?,
                 EventBody::Certify(b) => custody::certify(state, ctx, event, &actor, b)?,
                 EventBody::Retire(b) => custody::retire(state, ctx, event, &actor, b)?,
+                EventBody::PublishControls(b) => controls::publish(state, ctx, &actor, b)?,
+                EventBody::SuspendControls(b) => controls::suspend(state, ctx, &actor, b)?,
+                EventBody::IssueLicence(b) => controls::issue(state, ctx, &actor, b)?,
+                EventBody::RevokeLicence(b) => controls::revoke(state, ctx, &actor, b)?,
+                EventBody::SetQuota(b) => controls::set_quota(state, ctx, &actor, b)?,
             }
         }
     }

@@ -7,9 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::ids::{ActorId, BatchId, BatchPrefix, EventId, SiteId};
+use crate::model::ids::{ActorId, BatchId, BatchPrefix, CountryCode, EventId, SiteId};
 use crate::model::keys::KeyId;
 
+use super::controls_state::{ControlsRecord, LicenceRecord, QuotaBook};
 use super::state::{
     ActorRecord, BatchRecord, EventRecord, GenesisRecord, KeyRecord, PrefixRecord, SiteRecord,
     StateError, StateView,
@@ -36,6 +37,12 @@ pub struct StateChanges {
     pub events: BTreeMap<EventKey, EventRecord>,
     /// New batch id prefixes and their beginnings.
     pub prefixes: BTreeMap<BatchPrefix, PrefixRecord>,
+    /// Touched export-control rule books, by jurisdiction.
+    pub controls: BTreeMap<CountryCode, ControlsRecord>,
+    /// Touched export licences.
+    pub licences: BTreeMap<EventId, LicenceRecord>,
+    /// Touched quota books, by actor.
+    pub quotas: BTreeMap<ActorId, QuotaBook>,
 }
 
 impl StateChanges {
@@ -48,6 +55,9 @@ impl StateChanges {
             && self.batches.is_empty()
             && self.events.is_empty()
             && self.prefixes.is_empty()
+            && self.controls.is_empty()
+            && self.licences.is_empty()
+            && self.quotas.is_empty()
     }
 
     /// Lays `later` over these changes (later values win).
@@ -61,6 +71,9 @@ impl StateChanges {
         self.batches.extend(later.batches);
         self.events.extend(later.events);
         self.prefixes.extend(later.prefixes);
+        self.controls.extend(later.controls);
+        self.licences.extend(later.licences);
+        self.quotas.extend(later.quotas);
     }
 }
 
@@ -129,6 +142,23 @@ impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
     pub fn put_prefix(&mut self, prefix: BatchPrefix, record: PrefixRecord) {
         self.changes.prefixes.insert(prefix, record);
     }
+
+    /// Writes a jurisdiction's rule book.
+    pub fn put_controls(&mut self, record: ControlsRecord) {
+        self.changes
+            .controls
+            .insert(record.jurisdiction.clone(), record);
+    }
+
+    /// Writes a licence.
+    pub fn put_licence(&mut self, record: LicenceRecord) {
+        self.changes.licences.insert(record.licence.clone(), record);
+    }
+
+    /// Writes an actor's quota book.
+    pub fn put_quotas(&mut self, record: QuotaBook) {
+        self.changes.quotas.insert(record.actor.clone(), record);
+    }
 }
 
 impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
@@ -174,6 +204,24 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
             None => self.base.prefix(prefix),
         }
     }
+    fn controls(&self, jurisdiction: &CountryCode) -> Result<Option<ControlsRecord>, StateError> {
+        match self.changes.controls.get(jurisdiction) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.controls(jurisdiction),
+        }
+    }
+    fn licence(&self, id: &EventId) -> Result<Option<LicenceRecord>, StateError> {
+        match self.changes.licences.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.licence(id),
+        }
+    }
+    fn quotas(&self, actor: &ActorId) -> Result<Option<QuotaBook>, StateError> {
+        match self.changes.quotas.get(actor) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.quotas(actor),
+        }
+    }
 }
 
 /// The whole ledger state in memory.
@@ -186,6 +234,9 @@ pub struct MemState {
     batches: BTreeMap<BatchId, BatchRecord>,
     events: BTreeMap<EventKey, EventRecord>,
     prefixes: BTreeMap<BatchPrefix, PrefixRecord>,
+    controls: BTreeMap<CountryCode, ControlsRecord>,
+    licences: BTreeMap<EventId, LicenceRecord>,
+    quotas: BTreeMap<ActorId, QuotaBook>,
 }
 
 impl MemState {
@@ -205,6 +256,24 @@ impl MemState {
         self.batches.extend(changes.batches);
         self.events.extend(changes.events);
         self.prefixes.extend(changes.prefixes);
+        self.controls.extend(changes.controls);
+        self.licences.extend(changes.licences);
+        self.quotas.extend(changes.quotas);
+    }
+
+    /// Every jurisdiction's rule book, by country.
+    pub fn controls_books(&self) -> impl Iterator<Item = &ControlsRecord> {
+        self.controls.values()
+    }
+
+    /// Every licence, by id.
+    pub fn licences(&self) -> impl Iterator<Item = &LicenceRecord> {
+        self.licences.values()
+    }
+
+    /// Every quota book, by actor.
+    pub fn quota_books(&self) -> impl Iterator<Item = &QuotaBook> {
+        self.quotas.values()
     }
 
     /// Every batch, by id.
@@ -259,5 +328,14 @@ impl StateView for MemState {
     }
     fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
         Ok(self.prefixes.get(prefix).cloned())
+    }
+    fn controls(&self, jurisdiction: &CountryCode) -> Result<Option<ControlsRecord>, StateError> {
+        Ok(self.controls.get(jurisdiction).cloned())
+    }
+    fn licence(&self, id: &EventId) -> Result<Option<LicenceRecord>, StateError> {
+        Ok(self.licences.get(id).cloned())
+    }
+    fn quotas(&self, actor: &ActorId) -> Result<Option<QuotaBook>, StateError> {
+        Ok(self.quotas.get(actor).cloned())
     }
 }

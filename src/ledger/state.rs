@@ -269,6 +269,15 @@ pub trait StateView {
     fn event(&self, actor: &ActorId, id: &EventId) -> Result<Option<EventRecord>, StateError>;
     /// A registered batch id prefix, or a proper beginning of one.
     fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError>;
+    /// The export-control rules published for a jurisdiction.
+    fn controls(
+        &self,
+        jurisdiction: &CountryCode,
+    ) -> Result<Option<super::ControlsRecord>, StateError>;
+    /// An export licence.
+    fn licence(&self, id: &EventId) -> Result<Option<super::LicenceRecord>, StateError>;
+    /// An actor's production quotas.
+    fn quotas(&self, actor: &ActorId) -> Result<Option<super::QuotaBook>, StateError>;
 }
 
 #[cfg(test)]

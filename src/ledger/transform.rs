@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::event::{Event, Transform};
 use crate::model::ids::{BatchId, Grams};
-use crate::model::material::{Form, Process};
+use crate::model::material::{Form, Process, QuotaStage};
 
 use super::custody::{
     load_batch, require_new_batch, require_not_before, require_own_prefix, require_own_site,
@@ -112,6 +112,22 @@ pub(super) fn transform<S: StateView + ?Sized>(
 
     for batch in &inputs {
         require_not_before(batch, &event.occurred_at)?;
+    }
+
+    // Total-quantity control: separation and smelting count their product (scrap excluded).
+    let stage = match process {
+        Process::Separation => Some(QuotaStage::Separation),
+        Process::Reduction => Some(QuotaStage::Smelting),
+        _ => None,
+    };
+    if let Some(stage) = stage {
+        let product = body
+            .outputs
+            .iter()
+            .filter(|o| o.form != Form::Scrap)
+            .map(|o| o.mass_g);
+        let product = stored(Grams::exact_sum(product), "outputs")?;
+        super::controls::use_quota(state, ctx, event, stage, product)?;
     }
 
     // Every rule holds: write.

@@ -25,7 +25,10 @@ use crate::model::ids::{
 use crate::model::keys::{KeyId, PublicKey};
 use crate::model::material::{Claim, Element, Form, Process, RetireReason, Role, SiteKind};
 
+mod controls;
 mod wire;
+
+pub use controls::{IssueLicence, PublishControls, RevokeLicence, SetQuota, SuspendControls};
 
 pub use wire::EventError;
 
@@ -91,6 +94,16 @@ pub enum EventBody {
     Certify(Certify),
     /// `retire`
     Retire(Retire),
+    /// `publish_controls`
+    PublishControls(PublishControls),
+    /// `suspend_controls`
+    SuspendControls(SuspendControls),
+    /// `issue_licence`
+    IssueLicence(IssueLicence),
+    /// `revoke_licence`
+    RevokeLicence(RevokeLicence),
+    /// `set_quota`
+    SetQuota(SetQuota),
 }
 
 /// Every event kind, as written in JSON.
@@ -105,6 +118,11 @@ pub const KIND_NAMES: &[&str] = &[
     "receive",
     "certify",
     "retire",
+    "publish_controls",
+    "suspend_controls",
+    "issue_licence",
+    "revoke_licence",
+    "set_quota",
 ];
 
 /// `genesis`: entry 0, self-signed by the authority key it names.
@@ -273,6 +291,10 @@ pub struct Ship {
     pub batch: BatchId,
     /// The addressee.
     pub to: ActorId,
+    /// The export licence the shipment is made under (required when it takes a controlled item
+    /// out of a jurisdiction; docs/COMPLIANCE.md, "Export controls").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licence: Option<EventId>,
 }
 
 /// `receive`: the addressee takes custody of what arrived.
@@ -323,6 +345,11 @@ impl EventBody {
             EventBody::Receive(_) => "receive",
             EventBody::Certify(_) => "certify",
             EventBody::Retire(_) => "retire",
+            EventBody::PublishControls(_) => "publish_controls",
+            EventBody::SuspendControls(_) => "suspend_controls",
+            EventBody::IssueLicence(_) => "issue_licence",
+            EventBody::RevokeLicence(_) => "revoke_licence",
+            EventBody::SetQuota(_) => "set_quota",
         }
     }
 
@@ -343,7 +370,12 @@ impl EventBody {
             EventBody::Genesis(_)
             | EventBody::RegisterActor(_)
             | EventBody::UpdateActor(_)
-            | EventBody::RevokeKey(_) => Vec::new(),
+            | EventBody::RevokeKey(_)
+            | EventBody::PublishControls(_)
+            | EventBody::SuspendControls(_)
+            | EventBody::IssueLicence(_)
+            | EventBody::RevokeLicence(_)
+            | EventBody::SetQuota(_) => Vec::new(),
         }
     }
 }
@@ -454,6 +486,17 @@ impl Event {
                 count("additives", t.additives.len(), MAX_ITEMS)
             }
             EventBody::Certify(c) => text("statement", &c.statement, 1, MAX_STATEMENT),
+            EventBody::PublishControls(p) => text("source", &p.source, 1, MAX_STATEMENT),
+            EventBody::SuspendControls(p) => text("source", &p.source, 1, MAX_STATEMENT),
+            EventBody::IssueLicence(l) => text("end_use", &l.end_use, 1, MAX_STATEMENT),
+            EventBody::RevokeLicence(r) => match &r.reason {
+                Some(reason) => text("reason", reason, 0, MAX_REASON),
+                None => Ok(()),
+            },
+            EventBody::SetQuota(q) => match &q.source {
+                Some(source) => text("source", source, 1, MAX_STATEMENT),
+                None => Ok(()),
+            },
             EventBody::Extract(_)
             | EventBody::Ship(_)
             | EventBody::Receive(_)
@@ -504,6 +547,11 @@ impl Serialize for Event {
             EventBody::Receive(b) => flat(self, b, s),
             EventBody::Certify(b) => flat(self, b, s),
             EventBody::Retire(b) => flat(self, b, s),
+            EventBody::PublishControls(b) => flat(self, b, s),
+            EventBody::SuspendControls(b) => flat(self, b, s),
+            EventBody::IssueLicence(b) => flat(self, b, s),
+            EventBody::RevokeLicence(b) => flat(self, b, s),
+            EventBody::SetQuota(b) => flat(self, b, s),
         }
     }
 }

@@ -210,6 +210,22 @@ named_enum!(
         Certifier = 8 => "certifier",
         /// Buys, holds, splits, merges and sells material without processing it.
         Trader = 9 => "trader",
+        /// A state body of one country (its registered country) that publishes export control
+        /// rules, issues and revokes export licences and sets production quotas there
+        /// (docs/COMPLIANCE.md, "Export controls"); never holds material.
+        LicensingAuthority = 10 => "licensing_authority",
+    }
+);
+
+named_enum!(
+    /// A stage of production under total-quantity control (`set_quota` events).
+    QuotaStage {
+        /// Mining: `extract` events, counted in REO-equivalent grams.
+        Mining = 0 => "mining",
+        /// Separation: the outputs of `separation` transforms, in grams.
+        Separation = 1 => "separation",
+        /// Smelting: the outputs of `reduction` transforms (oxide to metal), in grams.
+        Smelting = 2 => "smelting",
     }
 );
 

@@ -16,4 +16,4 @@ pub use ids::{
     IdError, SiteId, Timestamp,
 };
 pub use keys::{KeyId, PublicKey};
-pub use material::{Claim, Element, Form, Process, RetireReason, Role, SiteKind};
+pub use material::{Claim, Element, Form, Process, QuotaStage, RetireReason, Role, SiteKind};

@@ -158,4 +158,31 @@ impl StateView for PendingView {
             None => self.store.prefix(prefix),
         }
     }
+
+    fn controls(
+        &self,
+        jurisdiction: &crate::model::ids::CountryCode,
+    ) -> Result<Option<crate::ledger::ControlsRecord>, StateError> {
+        match self.pending(|c| c.controls.get(jurisdiction)) {
+            Some(record) => Ok(Some(record)),
+            None => self.store.controls(jurisdiction),
+        }
+    }
+
+    fn licence(
+        &self,
+        id: &crate::model::ids::EventId,
+    ) -> Result<Option<crate::ledger::LicenceRecord>, StateError> {
+        match self.pending(|c| c.licences.get(id)) {
+            Some(record) => Ok(Some(record)),
+            None => self.store.licence(id),
+        }
+    }
+
+    fn quotas(&self, actor: &ActorId) -> Result<Option<crate::ledger::QuotaBook>, StateError> {
+        match self.pending(|c| c.quotas.get(actor)) {
+            Some(record) => Ok(Some(record)),
+            None => self.store.quotas(actor),
+        }
+    }
 }

@@ -616,6 +616,18 @@ impl StateView for FileLedger {
     fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
         self.state.prefix(prefix)
     }
+    fn controls(
+        &self,
+        jurisdiction: &crate::model::ids::CountryCode,
+    ) -> Result<Option<crate::ledger::ControlsRecord>, StateError> {
+        self.state.controls(jurisdiction)
+    }
+    fn licence(&self, id: &EventId) -> Result<Option<crate::ledger::LicenceRecord>, StateError> {
+        self.state.licence(id)
+    }
+    fn quotas(&self, actor: &ActorId) -> Result<Option<crate::ledger::QuotaBook>, StateError> {
+        self.state.quotas(actor)
+    }
 }
 
 impl HashReader for FileLedger {

@@ -370,6 +370,18 @@ impl StateView for Store {
     fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
         self.inner.prefix(prefix)
     }
+    fn controls(
+        &self,
+        jurisdiction: &crate::model::ids::CountryCode,
+    ) -> Result<Option<crate::ledger::ControlsRecord>, StateError> {
+        self.inner.controls(jurisdiction)
+    }
+    fn licence(&self, id: &EventId) -> Result<Option<crate::ledger::LicenceRecord>, StateError> {
+        self.inner.licence(id)
+    }
+    fn quotas(&self, actor: &ActorId) -> Result<Option<crate::ledger::QuotaBook>, StateError> {
+        self.inner.quotas(actor)
+    }
 }
 
 impl HashReader for Store {

@@ -16,6 +16,9 @@
 //! | `V` ‖ actor id ‖ 0x00 ‖ event id | event record (entry index and envelope digest, for idempotency; event ids are unique per actor) |
 //! | `P` ‖ prefix | prefix record: who holds a batch id prefix, or the beginning of one |
 //! | `X` ‖ site id ‖ 0x00 ‖ batch id | index of the batches extracted at a site (recall by mine) |
+//! | `J` ‖ country code | export-control rule book of a jurisdiction: every published rule and its suspensions (issue 17) |
+//! | `L` ‖ licence id | export licence and what is left of it (issue 17) |
+//! | `Q` ‖ actor id | an actor's production quotas and their use (issue 17) |
 //!
 //! Records are bincode 2.0.1 (serde, standard configuration).
 
@@ -229,6 +232,9 @@ const BATCH: u8 = b'B';
 const EVENT: u8 = b'V';
 const PREFIX: u8 = b'P';
 const SITE_EXTRACT: u8 = b'X';
+const CONTROLS: u8 = b'J';
+const LICENCE: u8 = b'L';
+const QUOTAS: u8 = b'Q';
 
 fn named_key(prefix: u8, name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
@@ -326,6 +332,18 @@ impl<D: RecordDb> StateRecords<D> {
                 encode(record),
             ));
         }
+        for (country, record) in &changes.controls {
+            writes.push((
+                named_key(CONTROLS, country.as_ref().as_bytes()),
+                encode(record),
+            ));
+        }
+        for (id, record) in &changes.licences {
+            writes.push((named_key(LICENCE, id.as_ref().as_bytes()), encode(record)));
+        }
+        for (actor, record) in &changes.quotas {
+            writes.push((named_key(QUOTAS, actor.as_ref().as_bytes()), encode(record)));
+        }
         writes.push((APPLIED.to_vec(), applied.to_le_bytes().to_vec()));
         self.db.apply(writes)
     }
@@ -413,5 +431,101 @@ impl<D: RecordDb> StateView for StateRecords<D> {
     }
     fn prefix(&self, prefix: &BatchPrefix) -> Result<Option<PrefixRecord>, StateError> {
         self.record("prefix", &named_key(PREFIX, prefix.as_ref().as_bytes()))
+    }
+    fn controls(
+        &self,
+        jurisdiction: &crate::model::ids::CountryCode,
+    ) -> Result<Option<crate::ledger::ControlsRecord>, StateError> {
+        self.record(
+            "controls",
+            &named_key(CONTROLS, jurisdiction.as_ref().as_bytes()),
+        )
+    }
+    fn licence(&self, id: &EventId) -> Result<Option<crate::ledger::LicenceRecord>, StateError> {
+        self.record("licence", &named_key(LICENCE, id.as_ref().as_bytes()))
+    }
+    fn quotas(&self, actor: &ActorId) -> Result<Option<crate::ledger::QuotaBook>, StateError> {
+        self.record("quotas", &named_key(QUOTAS, actor.as_ref().as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{LicenceRecord, QuotaBook, QuotaRecord};
+    use crate::model::ids::{CountryCode, Grams};
+    use crate::model::material::{Element, QuotaStage};
+
+    /// The export-control records (issue 17) go through the same key/value pairs as every other
+    /// record, so each backend that stores these pairs keeps them.
+    #[test]
+    fn export_control_records_round_trip() {
+        let records = StateRecords::new(MemDb::default());
+        let cn: CountryCode = "CN".parse().unwrap();
+        let at: crate::model::ids::Timestamp = "2025-04-04T00:00:00Z".parse().unwrap();
+        let mut changes = StateChanges::default();
+        changes.controls.insert(
+            cn.clone(),
+            crate::ledger::ControlsRecord {
+                jurisdiction: cn.clone(),
+                rules: vec![crate::ledger::ControlRule {
+                    rule: "mofcom-gac-2025-18".parse().unwrap(),
+                    issuer: "mofcom".parse().unwrap(),
+                    source: "No. 18".into(),
+                    elements: [Element::Dy].into(),
+                    forms: Default::default(),
+                    magnet_elements: [Element::Dy].into(),
+                    value_threshold_per_mille: None,
+                    effective_from: at.clone(),
+                    effective_until: None,
+                    published_in: 3,
+                    suspensions: Vec::new(),
+                }],
+            },
+        );
+        let licence = LicenceRecord {
+            licence: "LIC-1".parse().unwrap(),
+            issuer: "mofcom".parse().unwrap(),
+            exporter: "nre".parse().unwrap(),
+            consignee: "tdk".parse().unwrap(),
+            destination: "JP".parse().unwrap(),
+            elements: [Element::Dy].into(),
+            forms: Default::default(),
+            quantity_g: Grams(5),
+            remaining_g: Grams(2),
+            valid_from: at.clone(),
+            valid_until: "2026-04-04T00:00:00Z".parse().unwrap(),
+            end_use: "motors".into(),
+            issued_in: 4,
+            revoked_in: None,
+            uses: Vec::new(),
+        };
+        changes
+            .licences
+            .insert(licence.licence.clone(), licence.clone());
+        let book = QuotaBook {
+            actor: "nre".parse().unwrap(),
+            quotas: vec![QuotaRecord {
+                stage: QuotaStage::Mining,
+                year: 2026,
+                quota_g: Grams(10),
+                used_g: Grams(3),
+                source: None,
+                set_in: vec![5],
+                used_in: vec![6],
+            }],
+        };
+        changes.quotas.insert(book.actor.clone(), book.clone());
+        records.commit(&changes, 7).unwrap();
+        assert_eq!(
+            records.controls(&cn).unwrap(),
+            changes.controls.get(&cn).cloned()
+        );
+        assert_eq!(records.licence(&licence.licence).unwrap(), Some(licence));
+        assert_eq!(records.quotas(&book.actor).unwrap(), Some(book));
+        // Under their own one-byte prefixes.
+        for prefix in [b'J', b'L', b'Q'] {
+            assert_eq!(records.db().scan_prefix(&[prefix]).unwrap().len(), 1);
+        }
     }
 }

@@ -268,6 +268,7 @@ impl<'w> Planner<'w> {
             EventBody::Ship(Ship {
                 batch: batch.clone(),
                 to: addressee,
+                licence: None,
             }),
         );
         self.push(

@@ -10,6 +10,7 @@
 mod crma;
 mod dfars;
 mod friendshore;
+mod mofcom;
 pub mod policy;
 
 use serde::Serialize;
@@ -23,7 +24,10 @@ use super::lineage::{lineage, Lineage, Stage, StageTouch};
 use super::provenance::provenance_dag;
 use super::AuditError;
 
-pub use policy::{builtin, builtins, Policy, PolicyError, Rule, BUILTIN_NAMES};
+pub use policy::{
+    builtin, builtins, Policy, PolicyError, PolicySuspension, PriceTable, Rule, BUILTIN_NAMES,
+    DEFAULT_NAMES,
+};
 
 /// A verdict's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -149,6 +153,13 @@ pub struct Verdict {
     pub figures: Vec<Figure>,
     /// What the ledger cannot see and the verdict does not guess.
     pub exceptions: Vec<String>,
+    /// For a dated value rule (`cn-mofcom-61`): `licence_needed`, `not_needed`, `suspended`,
+    /// `not_in_force` or `cannot_tell`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding: Option<&'static str>,
+    /// The date a dated rule was evaluated on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<crate::model::ids::Timestamp>,
 }
 
 /// What the verdicts of one batch rest on: its form, lineage by stage and element shares.
@@ -162,6 +173,9 @@ pub struct Analysis {
     pub lineage: Lineage,
     /// Per-element origin shares.
     pub elements: ElementReport,
+    /// Its mass at creation (the item's mass for value rules).
+    #[serde(skip)]
+    pub mass_g: u64,
 }
 
 /// Analyses `batch` (visiting at most `max_nodes` batches).
@@ -181,9 +195,9 @@ pub fn analyze_dag<S: StateView + ?Sized>(
 ) -> Result<Analysis, AuditError> {
     let names = Names::read(state, dag)?;
     let mixes = element_mixes(dag)?;
-    let form = dag
+    let (form, mass_g) = dag
         .node(&dag.root)
-        .map(|n| n.form)
+        .map(|n| (n.form, n.created_g))
         .ok_or_else(|| AuditError::UnknownBatch {
             batch: dag.root.clone(),
         })?;
@@ -192,6 +206,7 @@ pub fn analyze_dag<S: StateView + ?Sized>(
         form,
         lineage: lineage(dag, &names),
         elements: element_report(dag, &mixes, &names),
+        mass_g,
     })
 }
 
@@ -207,6 +222,7 @@ pub fn element_shares<S: StateView + ?Sized>(
 
 /// `policy`'s verdict on the analysed batch.
 pub fn evaluate(policy: &Policy, analysis: &Analysis) -> Verdict {
+    let mut finding = None;
     let (mut reasons, figures) = match &policy.rule {
         Rule::CoveredCountries {
             countries,
@@ -226,6 +242,30 @@ pub fn evaluate(policy: &Policy, analysis: &Analysis) -> Verdict {
             min_post_consumer_percent,
             not_tracked,
         } => crma::evaluate(elements, min_post_consumer_percent, not_tracked, analysis),
+        Rule::ContentValue {
+            origin_countries,
+            elements,
+            threshold_per_mille,
+            effective_from,
+            effective_until,
+            suspensions,
+            currency,
+            prices,
+        } => {
+            let rule = mofcom::ContentValue {
+                origin_countries,
+                elements,
+                threshold_per_mille: *threshold_per_mille,
+                effective_from,
+                effective_until: effective_until.as_ref(),
+                suspensions,
+                currency,
+                prices,
+            };
+            let (reasons, found) = mofcom::evaluate(&rule, policy.at.as_ref(), analysis);
+            finding = Some(found.as_str());
+            (reasons, Vec::new())
+        }
     };
     // Any failure fails; else anything unknown cannot tell; else pass.
     let verdict = reasons
@@ -251,6 +291,11 @@ pub fn evaluate(policy: &Policy, analysis: &Analysis) -> Verdict {
         reasons,
         figures,
         exceptions: policy.exceptions.clone(),
+        finding,
+        at: match policy.rule {
+            Rule::ContentValue { .. } => policy.at.clone(),
+            _ => None,
+        },
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ids::CountryCode;
+use crate::model::ids::{CountryCode, Timestamp};
 use crate::model::material::{Element, Form};
 
 use super::super::lineage::Stage;
@@ -31,6 +31,37 @@ pub struct Policy {
     pub exceptions: Vec<String>,
     /// What it checks.
     pub rule: Rule,
+    /// The date a dated rule (`content_value`) is evaluated on: not part of the file; the
+    /// caller sets it (the HTTP `?at=`, `lodestone report --at`, default now).
+    #[serde(skip)]
+    pub at: Option<Timestamp>,
+}
+
+/// A period in which a dated rule does not apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySuspension {
+    /// From (inclusive).
+    pub from: Timestamp,
+    /// Until (exclusive; absent: until further notice).
+    #[serde(default)]
+    pub until: Option<Timestamp>,
+    /// Its legal source.
+    pub source: String,
+}
+
+/// Prices in force from a date, in minor units of the policy's currency per kilogram.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceTable {
+    /// In force from (inclusive) until the next table's `from`.
+    pub from: Timestamp,
+    /// Where the prices come from.
+    pub source: String,
+    /// Price of each controlled element per kg (elemental basis).
+    pub element_per_kg: BTreeMap<Element, u64>,
+    /// Value of an item per kg, by form (the denominator of the value share).
+    pub item_per_kg: BTreeMap<Form, u64>,
 }
 
 /// The check a policy makes.
@@ -69,6 +100,29 @@ pub enum Rule {
         /// Materials the rule names that are not rare earths (the ledger does not track them).
         #[serde(default)]
         not_tracked: Vec<String>,
+    },
+    /// Value share (MOFCOM Announcement No. 61 of 2025): the value of the listed elements mined
+    /// in `origin_countries`, at the price table in force on the evaluation date, against the
+    /// item's value; at least `threshold_per_mille` thousandths means a licence is needed.
+    ContentValue {
+        /// Where the controlled material must come from to count.
+        origin_countries: BTreeSet<CountryCode>,
+        /// The controlled elements.
+        elements: BTreeSet<Element>,
+        /// The threshold, in thousandths of the item's value (1 = 0.1%).
+        threshold_per_mille: u32,
+        /// In force from (inclusive).
+        effective_from: Timestamp,
+        /// In force until (exclusive).
+        #[serde(default)]
+        effective_until: Option<Timestamp>,
+        /// Suspensions.
+        #[serde(default)]
+        suspensions: Vec<PolicySuspension>,
+        /// The currency of the prices (ISO 4217), whose minor unit is a hundredth.
+        currency: String,
+        /// Dated price tables, oldest first.
+        prices: Vec<PriceTable>,
     },
 }
 
@@ -117,18 +171,37 @@ impl Policy {
             Rule::CoveredCountries { stages, .. } if stages.is_empty() => {
                 bad("`stages` lists at least one stage".into())
             }
+            Rule::ContentValue {
+                threshold_per_mille,
+                elements,
+                prices,
+                ..
+            } if *threshold_per_mille == 0 || elements.is_empty() || prices.is_empty() => bad(
+                "`threshold_per_mille` is at least 1, `elements` and `prices` are not empty".into(),
+            ),
             _ => Ok(()),
         }
     }
 }
 
 /// The names of the built-in policies.
-pub const BUILTIN_NAMES: &[&str] = &["dfars-2027", "dfars-2026", "friend-shore", "crma-recycled"];
+pub const BUILTIN_NAMES: &[&str] = &[
+    "dfars-2027",
+    "dfars-2026",
+    "friend-shore",
+    "crma-recycled",
+    "cn-mofcom-61",
+];
+
+/// The built-ins a report applies when none is named: the dated `cn-mofcom-61` is asked for by
+/// name, with its evaluation date.
+pub const DEFAULT_NAMES: &[&str] = &["dfars-2027", "dfars-2026", "friend-shore", "crma-recycled"];
 
 const DFARS_2027: &str = include_str!("builtin/dfars-2027.json");
 const DFARS_2026: &str = include_str!("builtin/dfars-2026.json");
 const FRIEND_SHORE: &str = include_str!("builtin/friend-shore.json");
 const CRMA_RECYCLED: &str = include_str!("builtin/crma-recycled.json");
+const CN_MOFCOM_61: &str = include_str!("builtin/cn-mofcom-61.json");
 
 /// A built-in policy by name.
 pub fn builtin(name: &str) -> Result<Policy, PolicyError> {
@@ -137,6 +210,7 @@ pub fn builtin(name: &str) -> Result<Policy, PolicyError> {
         "dfars-2026" => DFARS_2026,
         "friend-shore" => FRIEND_SHORE,
         "crma-recycled" => CRMA_RECYCLED,
+        "cn-mofcom-61" => CN_MOFCOM_61,
         _ => {
             return Err(PolicyError::Unknown {
                 name: name.chars().take(64).collect(),
@@ -146,9 +220,9 @@ pub fn builtin(name: &str) -> Result<Policy, PolicyError> {
     Policy::from_json(text.as_bytes())
 }
 
-/// Every built-in policy.
+/// The default built-in policies ([`DEFAULT_NAMES`]).
 pub fn builtins() -> Vec<Policy> {
-    BUILTIN_NAMES
+    DEFAULT_NAMES
         .iter()
         .filter_map(|n| builtin(n).ok())
         .collect()
@@ -160,7 +234,10 @@ mod tests {
 
     #[test]
     fn builtins_parse_and_cite_their_source() {
-        assert_eq!(builtins().len(), BUILTIN_NAMES.len());
+        assert_eq!(builtins().len(), DEFAULT_NAMES.len());
+        for name in BUILTIN_NAMES {
+            assert_eq!(builtin(name).unwrap().name, *name);
+        }
         for p in builtins() {
             assert!(BUILTIN_NAMES.contains(&p.name.as_str()));
             assert!(!p.source.is_empty());

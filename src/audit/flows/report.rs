@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{FlowError, Month};
 use crate::ledger::{ActorRecord, BatchRecord, StateView};
 use crate::model::composition::Composition;
-use crate::model::ids::{ActorId, BatchId, CountryCode, SiteId, Timestamp};
+use crate::model::ids::{ActorId, BatchId, CountryCode, EventId, SiteId, Timestamp};
 use crate::model::material::{Element, Form};
 
 /// A batch the actor created in the month (`extract`, or an output of its `transform`).
@@ -460,6 +460,7 @@ impl<'a, S: StateView + ?Sized> Lines<'a, S> {
         batch: &BatchId,
         grams: u64,
         to: &ActorId,
+        licence: Option<&EventId>,
     ) -> Result<ShippedLine, FlowError> {
         let record = self.batch(entry, batch)?;
         let addressee = self.party(entry, to)?;
@@ -472,7 +473,7 @@ impl<'a, S: StateView + ?Sized> Lines<'a, S> {
             to: to.clone(),
             to_name: addressee.name,
             to_country: addressee.country,
-            licence: None,
+            licence: licence.map(ToString::to_string),
         })
     }
 

@@ -313,8 +313,7 @@ fn written_here() -> Vec<(&'static str, Value)> {
                 "description": "A decoded event payload (docs/EVENTS.md has every kind and field).",
                 "type": "object", "required": ["kind", "id", "actor", "occurred_at"],
                 "properties": {
-                    "kind": names(&["genesis", "register_actor", "update_actor", "revoke_key", "extract",
-                                    "transform", "ship", "receive", "certify", "retire"]),
+                    "kind": names(crate::model::event::KIND_NAMES),
                     "id": {"type": "string"}, "actor": r("ActorId"), "occurred_at": r("Timestamp"),
                 }
             }),
@@ -384,6 +383,25 @@ fn written_here() -> Vec<(&'static str, Value)> {
             "ComplianceReport",
             json!({"description": "Per policy: a verdict (`pass`, `fail`, `cannot_tell`) with reasons naming stage, site, company, country and entry index; the lineage by stage and per-element shares it rests on (docs/COMPLIANCE.md).",
                    "type": "object"}),
+        ),
+        (
+            "ActorQuotas",
+            json!({"description": "An actor's production quotas by stage and year, and their use (docs/COMPLIANCE.md, \"Export controls\").",
+            "type": "object", "additionalProperties": false, "required": ["actor", "quotas"],
+            "properties": {
+                "actor": r("ActorId"),
+                "quotas": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": false,
+                    "required": ["stage", "year", "quota_g", "used_g", "remaining_g", "set_in", "used_in"],
+                    "properties": {
+                        "stage": {"enum": ["mining", "separation", "smelting"]},
+                        "year": {"type": "integer", "minimum": 1970, "maximum": 9999},
+                        "quota_g": u64_schema(), "used_g": u64_schema(), "remaining_g": u64_schema(),
+                        "source": {"type": "string"},
+                        "set_in": {"type": "array", "items": u64_schema()},
+                        "used_in": {"type": "array", "items": u64_schema()},
+                    }}},
+            }}),
         ),
         (
             "Portfolio",

@@ -69,7 +69,38 @@ pub fn actor(state: &AppState, raw: &str) -> Response {
         );
     }
     body.push_str("</tbody></table>");
+    quota_section(state, &actor.id, &mut body);
     page(StatusCode::OK, &actor.name, &body, None)
+}
+
+/// The actor's production quotas and their use (issue 17), when any are set.
+fn quota_section(state: &AppState, actor: &ActorId, body: &mut String) {
+    let Ok(Some(book)) = state.store.quotas(actor) else {
+        return;
+    };
+    body.push_str("<h2>Production quotas</h2><table class=\"stack\"><thead><tr><th>Stage</th><th>Year</th><th>Quota</th><th>Used</th><th>Left</th></tr></thead><tbody>");
+    for q in &book.quotas {
+        let left = q.quota_g.get().saturating_sub(q.used_g.get());
+        let _ = write!(
+            body,
+            "<tr><td data-label=\"Stage\">{}</td><td data-label=\"Year\">{}</td><td data-label=\"Quota\">{}</td><td data-label=\"Used\">{} ({})</td><td data-label=\"Left\">{}</td></tr>",
+            esc(&words(&q.stage)),
+            q.year,
+            kg(q.quota_g.get()),
+            kg(q.used_g.get()),
+            percent(if q.quota_g.is_zero() {
+                0.0
+            } else {
+                q.used_g.get() as f64 / q.quota_g.get() as f64
+            }),
+            kg(left),
+        );
+    }
+    let _ = write!(
+        body,
+        "</tbody></table><p class=\"muted\">Mining in REO-equivalent grams · <a href=\"/v1/actors/{}/quotas\">JSON</a></p>",
+        seg(actor.as_str())
+    );
 }
 
 /// `GET /sites/{id}`.

@@ -178,7 +178,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// The fields of one JSON object, taken out one by one; what is left at the end is unknown.
-struct Fields {
+pub(super) struct Fields {
     path: String,
     map: Map<String, Value>,
 }
@@ -213,7 +213,7 @@ impl Fields {
         }
     }
 
-    fn required<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, EventError> {
+    pub(super) fn required<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, EventError> {
         match self.take(name)? {
             Some((path, v)) => convert(path, v),
             None => Err(EventError::MissingField {
@@ -222,7 +222,10 @@ impl Fields {
         }
     }
 
-    fn optional<T: DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>, EventError> {
+    pub(super) fn optional<T: DeserializeOwned>(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<T>, EventError> {
         self.take(name)?
             .map(|(path, v)| convert(path, v))
             .transpose()
@@ -267,7 +270,7 @@ impl Fields {
     }
 
     /// A list of distinct values (roles, elements): a repeated value is an error.
-    fn set<T: DeserializeOwned + Ord + fmt::Display>(
+    pub(super) fn set<T: DeserializeOwned + Ord + fmt::Display>(
         &mut self,
         name: &str,
         required: bool,
@@ -298,7 +301,7 @@ impl Fields {
         Ok(Some(out))
     }
 
-    fn finish(self, expected: &'static [&'static str]) -> Result<(), EventError> {
+    pub(super) fn finish(self, expected: &'static [&'static str]) -> Result<(), EventError> {
         match self.map.keys().next() {
             None => Ok(()),
             Some(name) => Err(EventError::UnknownField {
@@ -552,8 +555,9 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
             let b = Ship {
                 batch: f.required("batch")?,
                 to: f.required("to")?,
+                licence: f.optional("licence")?,
             };
-            f.finish(fields!("batch", "to"))?;
+            f.finish(fields!("batch", "to", "licence"))?;
             EventBody::Ship(b)
         }
         "receive" => {
@@ -598,11 +602,14 @@ pub(crate) fn from_value(value: Value) -> Result<Event, EventError> {
             f.finish(fields!("batch", "reason"))?;
             EventBody::Retire(b)
         }
-        _ => {
-            return Err(EventError::UnknownKind {
-                kind: kind.chars().take(64).collect(),
-            })
-        }
+        other => match super::controls::parse(other, f) {
+            Some(body) => body?,
+            None => {
+                return Err(EventError::UnknownKind {
+                    kind: kind.chars().take(64).collect(),
+                })
+            }
+        },
     };
     Ok(Event {
         id,
