@@ -880,3 +880,70 @@ fn monthly_flows_are_the_hand_computed_ones_with_their_proofs() {
         .contains("/batches/sep-OX-1/label"));
     assert_eq!(s.get("/batches/no-such-batch/label").status, 404);
 }
+
+/// `lodestone report flows --data` computes, from the data directory, the report the server
+/// gives for the same ledger (the demo's scenario; its figures are not asserted here, only that
+/// the two ways agree and that the miner's months are not all empty).
+#[test]
+fn the_cli_computes_from_a_data_directory_what_the_server_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let data_arg = data.to_str().unwrap();
+    let out = support::run(&["demo", "--no-serve", "--data", data_arg]);
+    assert_eq!(out.code, Some(0), "{}", out.dump());
+    let months: Vec<String> = (-4..=0).map(|k| month(k).0).collect();
+    let offline: Vec<Value> = months
+        .iter()
+        .map(|m| {
+            let out = support::run(&[
+                "report",
+                "flows",
+                "--actor",
+                "northern-rare-earth",
+                "--month",
+                m,
+                "--format",
+                "json",
+                "--data",
+                data_arg,
+            ]);
+            assert_eq!(out.code, Some(0), "{}", out.dump());
+            serde_json::from_str(&out.stdout).expect("JSON")
+        })
+        .collect();
+    assert!(
+        offline
+            .iter()
+            .any(|r| !r["produced"].as_array().unwrap().is_empty()),
+        "the scenario's miner produced nothing in {months:?}"
+    );
+    let csv = support::run(&[
+        "report",
+        "flows",
+        "--actor",
+        "northern-rare-earth",
+        "--month",
+        &months[1],
+        "--format",
+        "csv",
+        "--data",
+        data_arg,
+    ]);
+    assert_eq!(csv.code, Some(0), "{}", csv.dump());
+
+    let server = support::Server::serve(&data);
+    for (m, report) in months.iter().zip(&offline) {
+        let (status, online) = support::get_json(&format!(
+            "{}/v1/actors/northern-rare-earth/flows?month={m}",
+            server.url
+        ));
+        assert_eq!(status, 200, "{online}");
+        assert_eq!(&online, report, "{m}");
+    }
+    let online_csv = support::get_bytes(&format!(
+        "{}/v1/actors/northern-rare-earth/flows?month={}&format=csv",
+        server.url, months[1]
+    ));
+    assert_eq!(String::from_utf8(online_csv).unwrap(), csv.stdout);
+    server.stop();
+}

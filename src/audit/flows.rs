@@ -136,10 +136,15 @@ impl ActorEntries {
                     detail: "not in the log".into(),
                 });
             }
-            for (offset, bytes) in chunk.iter().enumerate() {
-                let index = start + offset as u64;
-                let event = decode_event(index, bytes)?;
-                self.by_actor.entry(event.actor).or_default().push(index);
+            // Decode the whole chunk before recording any of it: a failure leaves the index as
+            // it was, so a later catch-up never records an entry twice.
+            let actors = chunk
+                .iter()
+                .zip(start..)
+                .map(|(bytes, index)| decode_event(index, bytes).map(|e| (e.actor, index)))
+                .collect::<Result<Vec<_>, _>>()?;
+            for (actor, index) in actors {
+                self.by_actor.entry(actor).or_default().push(index);
             }
             self.covered = end;
         }
@@ -335,4 +340,32 @@ where
         index: receive,
         detail: format!("no ship of {batch} before this receipt"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chunk that does not decode, or comes back short, leaves the index as it was.
+    #[test]
+    fn a_failed_catch_up_records_nothing() {
+        let mut index = ActorEntries::default();
+        let garbage = index.catch_up(3, |start, end| {
+            Ok(vec![vec![0xff; 8]; (end - start) as usize])
+        });
+        assert!(
+            matches!(garbage, Err(FlowError::Entry { index: 0, .. })),
+            "{garbage:?}"
+        );
+        let short = index.catch_up(3, |_, _| Ok(Vec::new()));
+        assert!(
+            matches!(short, Err(FlowError::Entry { index: 0, .. })),
+            "{short:?}"
+        );
+        let failed = index.catch_up(3, |_, _| Err("disk on fire".into()));
+        assert!(matches!(failed, Err(FlowError::Entry { .. })), "{failed:?}");
+        assert_eq!(index.covered(), 0);
+        assert!(index.of(&"anyone".parse().unwrap()).is_empty());
+        assert!(index.catch_up(0, |_, _| unreachable!()).is_ok());
+    }
 }

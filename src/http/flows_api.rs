@@ -7,6 +7,8 @@
 //! [`ActorEntries`] index of [`AppState::flows`]: the first report after a start reads the log
 //! once to build it, each later one reads just the entries logged since.
 
+use std::sync::Mutex;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -41,11 +43,11 @@ pub struct FlowQuery {
     format: Option<String>,
 }
 
-/// The flow report of `actor` for `month`, extending `index` to the log's current size first.
-/// Shared with `lodestone report flows --data`.
-pub fn flow_report(
+/// The flow report of `actor` for `month`, extending the shared `index` to the log's current
+/// size first. The lock is held only while the index catches up, not during the report.
+fn flow_report(
     store: &Store,
-    index: &mut ActorEntries,
+    index: &Mutex<ActorEntries>,
     actor: &ActorId,
     month: Month,
 ) -> Result<FlowReport, FlowError> {
@@ -56,10 +58,25 @@ pub fn flow_report(
             detail: e.to_string(),
         })?
         .map_or(0, |h| h.size);
-    index.catch_up(size, |start, end| {
-        store.entries(start, end).map_err(|e| e.to_string())
-    })?;
-    monthly_flows(store, actor, month, index.of(actor), size)
+    let entries = {
+        // A poisoned lock only means a catch-up panicked mid-way: the index is still a correct
+        // prefix of the log (`covered` moves only after a whole chunk), so keep using it.
+        let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
+        index.catch_up(size, |start, end| {
+            store.entries(start, end).map_err(|e| e.to_string())
+        })?;
+        index.of(actor).to_vec()
+    };
+    match monthly_flows(store, actor, month, &entries, size) {
+        // The store publishes a block's head just before it writes the block's state changes
+        // (DESIGN.md §4.2, step 5), so an entry at the very end of the log may name a batch
+        // the state does not show yet: wait for the state and ask once more.
+        Err(FlowError::Inconsistent { .. }) => {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            monthly_flows(store, actor, month, &entries, size)
+        }
+        other => other,
+    }
 }
 
 /// `GET /v1/actors/{id}/flows?month=YYYY-MM[&format=csv]`.
@@ -108,13 +125,7 @@ pub async fn actor_flows(
     }
     let store = state.store.clone();
     let index = state.flows.clone();
-    let report = blocking(move || {
-        // A poisoned lock only means a report panicked mid-way: the index is still a correct
-        // prefix (it is extended entry by entry), so keep using it.
-        let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(flow_report(&store, &mut index, &actor, month)?)
-    })
-    .await?;
+    let report = blocking(move || Ok(flow_report(&store, &index, &actor, month)?)).await?;
     if csv {
         let name = format!("{}-{}.flows.csv", report.actor, report.month);
         Ok((
