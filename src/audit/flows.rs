@@ -180,7 +180,9 @@ where
     let mut held: BTreeMap<BatchId, Holding> = BTreeMap::new();
     let lines = report::Lines::new(src);
 
-    for &index in entries {
+    // The index may have been extended past `log_size` by a concurrent report: the report
+    // reflects exactly the first `log_size` entries.
+    for &index in entries.iter().take_while(|&&i| i < log_size) {
         let event = read_event(src, index)?;
         if &event.actor != actor {
             return Err(FlowError::Inconsistent {

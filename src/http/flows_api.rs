@@ -43,21 +43,20 @@ pub struct FlowQuery {
     format: Option<String>,
 }
 
-/// The flow report of `actor` for `month`, extending the shared `index` to the log's current
-/// size first. The lock is held only while the index catches up, not during the report.
+/// The flow report of `actor` for `month` over the first `size` entries, extending the shared
+/// `index` to `size` first. The lock is held only while the index catches up, not during the
+/// report.
+///
+/// `size` must be the sequencer's published head: it moves only after a block's state changes
+/// are written, whereas the store's own head moves as soon as the block is durable, a moment
+/// before (DESIGN.md §4.2, step 5), when the state may not show the block's batches yet.
 fn flow_report(
     store: &Store,
     index: &Mutex<ActorEntries>,
     actor: &ActorId,
     month: Month,
+    size: u64,
 ) -> Result<FlowReport, FlowError> {
-    let size = store
-        .head()
-        .map_err(|e| FlowError::Entry {
-            index: 0,
-            detail: e.to_string(),
-        })?
-        .map_or(0, |h| h.size);
     let entries = {
         // A poisoned lock only means a catch-up panicked mid-way: the index is still a correct
         // prefix of the log (`covered` moves only after a whole chunk), so keep using it.
@@ -67,16 +66,7 @@ fn flow_report(
         })?;
         index.of(actor).to_vec()
     };
-    match monthly_flows(store, actor, month, &entries, size) {
-        // The store publishes a block's head just before it writes the block's state changes
-        // (DESIGN.md §4.2, step 5), so an entry at the very end of the log may name a batch
-        // the state does not show yet: wait for the state and ask once more.
-        Err(FlowError::Inconsistent { .. }) => {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            monthly_flows(store, actor, month, &entries, size)
-        }
-        other => other,
-    }
+    monthly_flows(store, actor, month, &entries, size)
 }
 
 /// `GET /v1/actors/{id}/flows?month=YYYY-MM[&format=csv]`.
@@ -125,7 +115,8 @@ pub async fn actor_flows(
     }
     let store = state.store.clone();
     let index = state.flows.clone();
-    let report = blocking(move || Ok(flow_report(&store, &index, &actor, month)?)).await?;
+    let size = state.sequencer.head().size;
+    let report = blocking(move || Ok(flow_report(&store, &index, &actor, month, size)?)).await?;
     if csv {
         let name = format!("{}-{}.flows.csv", report.actor, report.month);
         Ok((
