@@ -501,8 +501,9 @@ mod tests {
         for (label, id) in Scenario::featured_batches() {
             assert!(created.contains(&id), "{label}: {id} is never created");
         }
-        // Four mines; Pangwa extracts twice (the second lot feeds grain boundary diffusion).
-        assert_eq!(s.extracted_batches().len(), 5);
+        // Four mines; Pangwa extracts twice (the second lot feeds grain boundary diffusion) and
+        // Bayan Obo twice (the second lot, issue 17, uses up the 2026 mining quota).
+        assert_eq!(s.extracted_batches().len(), 6);
     }
 
     #[test]
