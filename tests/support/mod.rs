@@ -5,6 +5,8 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -158,6 +160,7 @@ pub fn command(args: &[&str]) -> Command {
         .env_remove("LODESTONE_SERVER")
         .env_remove("LODESTONE_LOG_KEY")
         .env_remove("LODESTONE_DATA")
+        .env_remove("LODESTONE_STORE")
         .env_remove("LODESTONE_ADDR")
         .env_remove("LODESTONE_POLICY")
         .env_remove("LODESTONE_WITNESS_POLICY")
