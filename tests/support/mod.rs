@@ -267,13 +267,21 @@ impl Server {
     /// `lodestone serve --data <dir> --addr 127.0.0.1:0`, retried while the ledger is still
     /// locked by a handle this process just dropped (the child then exits at once).
     pub fn serve(data: &Path) -> Server {
-        let args = [
+        Server::serve_store(data, None)
+    }
+
+    /// [`Server::serve`] with the ledger's log in the PostgreSQL database `store`, if given.
+    pub fn serve_store(data: &Path, store: Option<&str>) -> Server {
+        let mut args = vec![
             "serve",
             "--data",
             data.to_str().unwrap(),
             "--addr",
             "127.0.0.1:0",
         ];
+        if let Some(url) = store {
+            args.extend(["--store", url]);
+        }
         let mut last = String::new();
         for _ in 0..LOCK_RETRIES {
             match Server::try_spawn(&args, None) {

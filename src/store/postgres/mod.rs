@@ -25,6 +25,7 @@
 //! head from the database on every call, so a reader follows its replica as it replays.
 
 mod pool;
+pub mod replica;
 pub mod schema;
 
 use std::str::FromStr as _;
@@ -151,11 +152,6 @@ impl PgLedger {
     pub fn open_read_only(url: &str) -> Result<PgLedger, StoreError> {
         let ledger = Self::new(url)?;
         schema::check(&ledger.pool, &ledger.shown)?;
-        ledger.refuse_writes(format!(
-            "this server reads the ledger in {} without writing it (--read-only); send writes \
-             to the writer",
-            ledger.shown
-        ));
         Ok(ledger)
     }
 
@@ -178,6 +174,23 @@ impl PgLedger {
         })
     }
 
+    /// The checkpoints signed at block ends up to `size`, in order: `(size, note)`. A backup
+    /// copies the log block by block with them.
+    pub fn block_ends(&self, size: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.pool.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT size, note FROM checkpoints WHERE size <= $1 ORDER BY size",
+                    &[&index(size)],
+                )
+                .map_err(pg_error("read checkpoints"))?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (u64::try_from(r.get::<_, i64>(0)).unwrap_or(0), r.get(1)))
+                .collect())
+        })
+    }
+
     /// The database this ledger is in, without the password.
     pub fn location(&self) -> &str {
         &self.shown
@@ -191,7 +204,11 @@ impl PgLedger {
     ) -> Result<T, StoreError> {
         let Some(writer) = &self.writer else {
             return Err(StoreError::ReadOnly {
-                reason: format!("the ledger in {} was opened read-only", self.shown),
+                reason: format!(
+                    "this server reads the ledger in {} without writing it (--read-only); send \
+                     writes to the writer",
+                    self.shown
+                ),
             });
         };
         off_runtime(|| {
@@ -431,10 +448,15 @@ impl LedgerStore for PgLedger {
         if let Some(reason) = self.read_only_reason() {
             return Health::ReadOnly { reason };
         }
-        let probe = self.with_writer(|c| {
+        let select = |c: &mut Client| {
             c.batch_execute("SELECT 1")
                 .map_err(pg_error("reach the database"))
-        });
+        };
+        // A reader's health is whether it can read; its writes are refused all the same.
+        let probe = match self.writer {
+            Some(_) => self.with_writer(select),
+            None => self.pool.with(select),
+        };
         match probe {
             Ok(()) => Health::Ready,
             Err(e) => Health::Unavailable {
