@@ -138,7 +138,7 @@ impl DataDir {
             Ok(text) => Err(StoreError::Layout {
                 dir: self.root.display().to_string(),
                 detail: format!(
-                    "this ledger's log is kept in PostgreSQL ({}): give its URL with --store                      (or LODESTONE_STORE)",
+                    "this ledger's log is kept in PostgreSQL ({}): give its URL with --store (or LODESTONE_STORE)",
                     text.trim()
                 ),
             }),

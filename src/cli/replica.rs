@@ -30,10 +30,8 @@ impl Follower {
     pub fn start(store: Store, url: &str, head: HeadFollower) -> anyhow::Result<Follower> {
         let probe = ReplicaProbe::new(url)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let status = Arc::new(RwLock::new(ReplicaStatus {
-            served_size: head.size(),
-            ..ReplicaStatus::default()
-        }));
+        // The first reading before serving: `/readyz` never shows an unread replica.
+        let status = Arc::new(RwLock::new(poll(&store, &probe, &head)));
         let thread = {
             let (stop, status) = (Arc::clone(&stop), Arc::clone(&status));
             std::thread::Builder::new()

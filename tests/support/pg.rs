@@ -77,6 +77,14 @@ pub fn database(label: &str) -> String {
     with_database(primary(), &name)
 }
 
+/// The URL of the same database as `url` (made by [`database`]) on the [`replica`].
+pub fn on_replica(url: &str) -> String {
+    let path = url.split_once("://").map_or("", |(_, rest)| rest);
+    let path = path.split('?').next().unwrap_or("");
+    let name = path.rsplit('/').next().unwrap_or("");
+    with_database(replica(), name)
+}
+
 /// Waits until the replica has replayed everything the primary has committed so far.
 pub fn wait_for_replica(replica_url: &str) {
     let mut primary_client =
@@ -111,11 +119,14 @@ struct Throwaway {
     url: String,
 }
 
-/// Where `initdb`, `pg_ctl` and `pg_basebackup` are.
+/// Where `initdb`, `pg_ctl` and `pg_basebackup` are (all three in one directory).
 fn bin_dir() -> PathBuf {
     if let Ok(path) = std::env::var("PATH") {
         for dir in std::env::split_paths(&path) {
-            if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
+            if ["initdb", "pg_ctl", "pg_basebackup"]
+                .iter()
+                .all(|tool| dir.join(tool).is_file())
+            {
                 return dir;
             }
         }
