@@ -11,6 +11,10 @@
 //! <data>/authority.key   the ledger authority's Ed25519 key file (JSON)        (mode 0600)
 //! ```
 //!
+//! With `--store postgres://…` ([`DataDir::with_store`]) the directory holds only the keys and a
+//! `STORE` file naming the database; the log and state are in PostgreSQL
+//! ([`crate::store::postgres`]).
+//!
 //! `init` is atomic: the ledger is built in a temporary directory beside the target (keys,
 //! layout, genesis entry, all synced) and renamed into place, so a crash leaves nothing or a
 //! complete ledger. The genesis entry goes through the sequencer directly, never over HTTP.

@@ -204,6 +204,8 @@ impl Throwaway {
             );
         }
         let data = dir.join("data");
+        // From here on the directory goes when this process does, whatever fails below.
+        watchdog(&bin, &dir, &data);
         match primary {
             None => {
                 let mut initdb = pg_command(&bin, "initdb");
@@ -250,7 +252,6 @@ impl Throwaway {
             .arg(dir.join("server.log"))
             .args(["-o", &options, "-w", "-t", "60", "start"]);
         run(start, &format!("pg_ctl start ({role})"));
-        watchdog(&bin, &dir, &data);
         Throwaway {
             url: format!("postgres:///postgres?host={}&user=postgres", dir.display()),
         }

@@ -16,7 +16,7 @@
 //!
 //! The state table stores exactly the key-value pairs of [`records::writes`]: every record type
 //! the ledger state has (and any added later) is kept the same way on every backend, and reads
-//! go through the same [`StateRecords`] code over [`pool::PgDb`].
+//! go through the same [`StateRecords`] code over `PgDb`, a [`RecordDb`](super::records::RecordDb) over that table.
 //!
 //! One writer per database: the writer holds a session-level advisory lock
 //! ([`schema::WRITER_LOCK`]) on its own connection for as long as it runs, and commits through
