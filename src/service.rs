@@ -11,6 +11,10 @@
 //! <data>/authority.key   the ledger authority's Ed25519 key file (JSON)        (mode 0600)
 //! ```
 //!
+//! With `--store postgres://…` ([`DataDir::with_store`]) the directory holds only the keys and a
+//! `STORE` file naming the database; the log and state are in PostgreSQL
+//! ([`crate::store::postgres`]).
+//!
 //! `init` is atomic: the ledger is built in a temporary directory beside the target (keys,
 //! layout, genesis entry, all synced) and renamed into place, so a crash leaves nothing or a
 //! complete ledger. The genesis entry goes through the sequencer directly, never over HTTP.
@@ -80,16 +84,70 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
-/// Paths inside a data directory.
+/// Paths inside a data directory, and where its log is kept: in the directory (the embedded
+/// store) or, with [`DataDir::with_store`], in a PostgreSQL database while the directory keeps
+/// the keys.
 #[derive(Clone, Debug)]
 pub struct DataDir {
     root: PathBuf,
+    store: Option<String>,
 }
+
+/// The file in a data directory whose log is in PostgreSQL: it names the database (without its
+/// password), so that opening the directory without `--store` is refused instead of starting
+/// an empty embedded log beside the keys.
+pub const STORE_FILE: &str = "STORE";
 
 impl DataDir {
     /// The layout rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> DataDir {
-        DataDir { root: root.into() }
+        DataDir {
+            root: root.into(),
+            store: None,
+        }
+    }
+    /// The same directory for the keys, with the log in the PostgreSQL database at `url`
+    /// (`postgres://…` or `postgresql://…`); `None` keeps the embedded store.
+    pub fn with_store(mut self, url: Option<String>) -> DataDir {
+        self.store = url;
+        self
+    }
+    /// The PostgreSQL URL of the log, if it is not in the directory.
+    pub fn store_url(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+    /// Opens the log's storage as its writer: the embedded store in the directory, or the
+    /// PostgreSQL database.
+    pub fn open_store(&self) -> Result<Store, StoreError> {
+        match &self.store {
+            Some(url) => Store::postgres(url),
+            None => {
+                self.refuse_embedded()?;
+                Store::open(&self.root)
+            }
+        }
+    }
+    /// Opens the log's storage for reading only.
+    pub fn open_store_read_only(&self) -> Result<Store, StoreError> {
+        match &self.store {
+            Some(url) => Store::postgres_read_only(url),
+            None => {
+                self.refuse_embedded()?;
+                Store::open_read_only(&self.root)
+            }
+        }
+    }
+    fn refuse_embedded(&self) -> Result<(), StoreError> {
+        match fs::read_to_string(self.root.join(STORE_FILE)) {
+            Ok(text) => Err(StoreError::Layout {
+                dir: self.root.display().to_string(),
+                detail: format!(
+                    "this ledger's log is kept in PostgreSQL ({}): give its URL with --store (or LODESTONE_STORE)",
+                    text.trim()
+                ),
+            }),
+            Err(_) => Ok(()),
+        }
     }
     /// The directory itself.
     pub fn root(&self) -> &Path {
@@ -166,6 +224,9 @@ pub enum GuardSetting {
 pub struct OpenOptions {
     /// The checkpoint guard's directory.
     pub guard: GuardSetting,
+    /// Open the log for reading only (`serve --read-only` on a PostgreSQL replica): nothing is
+    /// written, the guard is not consulted, and every write is refused.
+    pub read_only: bool,
 }
 
 /// The genesis entry of a new ledger described by `options`, signed by the authority's key.
@@ -267,7 +328,8 @@ impl LogService {
                 }
             }
         }
-        let staging = DataDir::new(parent.join(format!("{stale}{}", std::process::id())));
+        let staging = DataDir::new(parent.join(format!("{stale}{}", std::process::id())))
+            .with_store(dir.store.clone());
         create_private_dir(staging.root())?;
         let built = (|| -> Result<InitReport, ServiceError> {
             write_secret_file(&staging.log_key(), &format!("{}\n", signer.to_text()))?;
@@ -279,7 +341,22 @@ impl LogService {
             .map_err(file_error(&staging.log_pub()))?;
             let key_file = SecretKeyFile::new(&authority_key, Some(options.authority.clone()));
             write_secret_file(&staging.authority_key(), &key_file.to_json())?;
+            if let Some(url) = &staging.store {
+                write_atomic(
+                    &staging.root().join(STORE_FILE),
+                    format!("{}\n", crate::store::postgres::redacted(url)).as_bytes(),
+                    0o644,
+                )
+                .map_err(file_error(&staging.root().join(STORE_FILE)))?;
+            }
             let service = LogService::start(&staging, &OpenOptions::default(), true)?;
+            if let (Some(url), Some(head)) = (&staging.store, service.store.head()?) {
+                service.shutdown();
+                return Err(ServiceError::AlreadyInitialized {
+                    dir: crate::store::postgres::redacted(url),
+                    found: format!("a log of {} entries", head.size),
+                });
+            }
             let outcome = service
                 .handle()
                 .submit_blocking(vec![genesis])
@@ -343,7 +420,11 @@ impl LogService {
             detail: e.to_string(),
         })?;
         let verifier = signer.verifier();
-        let store = Store::open(dir.root())?;
+        let store = if options.read_only {
+            dir.open_store_read_only()?
+        } else {
+            dir.open_store()?
+        };
         if !initializing && store.head()?.is_none() {
             // Files that lost every entry a checkpoint covers are a damaged ledger, not an
             // interrupted `init`: say so, never "remove it".
@@ -355,6 +436,7 @@ impl LogService {
             });
         }
         let guard = match &options.guard {
+            _ if options.read_only => None,
             GuardSetting::Off => None,
             GuardSetting::Default => CheckpointGuard::default_dir(),
             GuardSetting::Dir(path) => Some(path.clone()),
@@ -367,7 +449,9 @@ impl LogService {
             }
         }
         if let crate::store::Health::ReadOnly { reason } = store.health() {
-            tracing::error!("{reason}");
+            if !options.read_only {
+                tracing::error!("{reason}");
+            }
         }
         let sequencer = Sequencer::start(
             store.clone(),

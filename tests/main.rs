@@ -44,6 +44,8 @@ mod log_vectors;
 mod monitor;
 mod openapi;
 mod operations;
+mod postgres_cli;
+mod postgres_store;
 mod provenance;
 mod readme;
 mod scenario;

@@ -30,6 +30,10 @@ pub struct BackupArgs {
     /// Data directory of the ledger (it may be serving).
     #[arg(long, default_value = super::DEFAULT_DATA, env = "LODESTONE_DATA")]
     pub data: PathBuf,
+    /// The ledger's log is in this PostgreSQL database (the data directory holds its keys); the
+    /// backup is written as an embedded data directory (docs/OPERATIONS.md).
+    #[arg(long, env = "LODESTONE_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// New directory to write the backup to (must not exist). It holds the secret keys: keep it
     /// as safe as the ledger.
     #[arg(long)]
@@ -59,13 +63,16 @@ pub struct RecoverArgs {
 
 /// Runs `lodestone backup`.
 pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
-    let size = Store::backup(&args.data, &args.out).with_context(|| {
-        format!(
-            "cannot back up {} to {}",
-            args.data.display(),
-            args.out.display()
-        )
-    })?;
+    let size = match &args.store {
+        Some(url) => super::backup_pg::backup(&args.data, url, &args.out)?,
+        None => Store::backup(&args.data, &args.out).with_context(|| {
+            format!(
+                "cannot back up {} to {}",
+                args.data.display(),
+                args.out.display()
+            )
+        })?,
+    };
     if args.json {
         output::json(&json!({"data": args.data, "out": args.out, "size": size}));
     } else {

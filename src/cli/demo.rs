@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{bail, Context as _};
 use clap::Args;
@@ -13,6 +14,7 @@ use crate::log::policy::Policy;
 use crate::model::keys::SecretKeyFile;
 use crate::scenario::Scenario;
 use crate::service::{DataDir, GuardSetting, InitOptions, LogService, OpenOptions};
+use crate::store::postgres::replica::ReplicaStatus;
 use crate::store::{read_secret_file, Health};
 use crate::witness::cosigner::{self, CosignerOptions};
 
@@ -44,8 +46,15 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         authority_country: args.authority_country,
         backfill_days: args.backfill_days,
     };
-    let report = LogService::init(&DataDir::new(&args.data), &options)
-        .with_context(|| format!("cannot create a ledger in {}", args.data.display()))?;
+    let dir = DataDir::new(&args.data).with_store(args.store.clone());
+    let report = LogService::init(&dir, &options).with_context(|| match &args.store {
+        Some(url) => format!(
+            "cannot create a ledger in {} (keys) and {} (log)",
+            args.data.display(),
+            crate::store::postgres::redacted(url)
+        ),
+        None => format!("cannot create a ledger in {}", args.data.display()),
+    })?;
     if args.json {
         output::json(&json!({
             "data": args.data,
@@ -55,7 +64,14 @@ pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             "genesis_index": report.genesis.index,
         }));
     } else {
-        crate::say!("Created a ledger in {}", args.data.display());
+        match &args.store {
+            Some(url) => crate::say!(
+                "Created a ledger: keys in {}, log in {}",
+                args.data.display(),
+                crate::store::postgres::redacted(url)
+            ),
+            None => crate::say!("Created a ledger in {}", args.data.display()),
+        }
         output::fields(&[
             ("origin", report.origin),
             ("log key", report.verifier_key),
@@ -123,10 +139,12 @@ fn serve_until_signal(
     service: LogService,
     listener: std::net::TcpListener,
     policy: Option<Policy>,
+    replica: Option<Arc<RwLock<ReplicaStatus>>>,
     ready: impl FnOnce(SocketAddr) -> anyhow::Result<()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let rt = runtime()?;
     let mut state = AppState::new(&service);
+    state.replica = replica;
     // Before the connection cap is sized: it is kept below the descriptor limit.
     http::server::raise_descriptor_limit();
     let config = http::ServeConfig::default();
@@ -171,9 +189,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .checkpoint_guard
             .clone()
             .map_or(GuardSetting::Default, GuardSetting::Dir),
+        read_only: args.read_only,
     };
-    let service = LogService::open_with(&DataDir::new(&args.data), &options)
-        .with_context(|| format!("cannot open the ledger in {}", args.data.display()))?;
+    let dir = DataDir::new(&args.data).with_store(args.store.clone());
+    let service = LogService::open_with(&dir, &options).with_context(|| match &args.store {
+        Some(url) => format!(
+            "cannot open the ledger in {} (keys) and {} (log)",
+            args.data.display(),
+            crate::store::postgres::redacted(url)
+        ),
+        None => format!("cannot open the ledger in {}", args.data.display()),
+    })?;
     if let Some(policy) = &policy {
         if !policy.logs.is_empty() && policy.log_for(service.origin()).is_none() {
             bail!(
@@ -194,10 +220,25 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         version = super::VERSION,
         "serving ledger"
     );
-    if let Health::ReadOnly { reason } = service.store.health() {
+    if args.read_only {
+        tracing::info!("read-only: serving the replica, refusing writes");
+    } else if let Health::ReadOnly { reason } = service.store.health() {
         tracing::warn!(%reason, "read-only: writes are refused");
     }
-    serve_until_signal(service, listener, policy, |_| Ok(()))?;
+    let follower = match (&args.store, args.read_only) {
+        (Some(url), true) => Some(super::replica::Follower::start(
+            service.store.clone(),
+            url,
+            service.handle().follower(),
+        )?),
+        _ => None,
+    };
+    let replica = follower.as_ref().map(|f| Arc::clone(&f.status));
+    let served = serve_until_signal(service, listener, policy, replica, |_| Ok(()));
+    if let Some(follower) = follower {
+        follower.stop();
+    }
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -346,7 +387,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         service.shutdown();
         return Ok(ExitCode::SUCCESS);
     };
-    serve_until_signal(service, listener, None, move |local| {
+    serve_until_signal(service, listener, None, None, move |local| {
         load_scenario(&format!("http://{local}"), &data, true)
     })?;
     Ok(ExitCode::SUCCESS)

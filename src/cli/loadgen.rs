@@ -27,6 +27,9 @@ pub struct LoadgenArgs {
     /// The ledger's data directory (created by `init`).
     #[arg(long)]
     pub data: PathBuf,
+    /// The ledger's log is in this PostgreSQL database (`init --store`).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// How many blocks to append.
     #[arg(long, default_value_t = 100)]
     pub blocks: u64,
@@ -51,7 +54,7 @@ fn submission(payload: serde_json::Value, key: &SigningKey) -> anyhow::Result<Su
 
 /// Appends the synthetic blocks.
 pub fn loadgen(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
-    let layout = DataDir::new(&args.data);
+    let layout = DataDir::new(&args.data).with_store(args.store.clone());
     let (file, authority_key) = SecretKeyFile::parse(&read_secret_file(&layout.authority_key())?)
         .context("the ledger's authority key")?;
     let authority = file.actor.context("the authority key names no actor")?;

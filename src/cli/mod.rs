@@ -5,6 +5,7 @@
 //! `anyhow` with context, because they end on a terminal, never in a caller that matches them.
 
 mod backup;
+mod backup_pg;
 mod bench;
 mod client;
 pub mod config;
@@ -16,6 +17,7 @@ mod keys;
 mod loadgen;
 mod monitor;
 mod output;
+mod replica;
 mod report;
 mod submit;
 mod verify;
@@ -163,6 +165,11 @@ pub struct InitArgs {
     /// Data directory for the new ledger.
     #[arg(long, default_value = DEFAULT_DATA, env = "LODESTONE_DATA")]
     pub data: PathBuf,
+    /// Keep the log in this PostgreSQL database (`postgres://…`, `postgresql://…`, or a Unix
+    /// socket as `postgres:///db?host=/run/postgresql`) instead of the data directory, which
+    /// still holds the keys (docs/OPERATIONS.md).
+    #[arg(long, env = "LODESTONE_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// The log's origin line (checkpoint header and log key name).
     #[arg(long, default_value = "lodestone.example/rare-earths")]
     pub origin: String,
@@ -190,6 +197,15 @@ pub struct ServeArgs {
     /// Data directory of the ledger.
     #[arg(long, default_value = DEFAULT_DATA, env = "LODESTONE_DATA")]
     pub data: PathBuf,
+    /// Keep the log in this PostgreSQL database (`postgres://…`, `postgresql://…`, or a Unix
+    /// socket as `postgres:///db?host=/run/postgresql`) instead of the data directory, which
+    /// still holds the keys (docs/OPERATIONS.md).
+    #[arg(long, env = "LODESTONE_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Serve the ledger in `--store` (a streaming replica) without writing it: every read
+    /// route, following the replica as it replays; writes are refused (docs/OPERATIONS.md).
+    #[arg(long, requires = "store")]
+    pub read_only: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "LODESTONE_ADDR")]
     pub addr: SocketAddr,

@@ -37,6 +37,10 @@ pub struct VerifyArgs {
     /// Audit the ledger in this data directory (the server must not be running on it).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// With --data: the ledger's log is in this PostgreSQL database (read only; a server may
+    /// keep appending meanwhile), the directory holds its log.pub.
+    #[arg(long, requires = "data", value_name = "URL")]
+    pub store: Option<String>,
     /// The log's verifier key (`name+keyid+base64`). Default: the key saved by an earlier run,
     /// `<data>/log.pub`, or — first use only, with a warning — the key the server announces.
     #[arg(long, env = "LODESTONE_LOG_KEY")]
@@ -203,7 +207,10 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 }
             };
             // Read-only: no lock, no state; a running server may keep appending meanwhile.
-            let store = Store::open_read_only(dir)
+            let store = layout
+                .clone()
+                .with_store(args.store.clone())
+                .open_store_read_only()
                 .with_context(|| format!("cannot open the ledger in {}", dir.display()))?;
             (Source::Data(store), Some(key.trim().to_owned()))
         }

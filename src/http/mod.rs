@@ -92,6 +92,8 @@ pub struct AppState {
     /// Which entries each actor signed, for the monthly flow reports (`flows_api`); built on
     /// the first report and extended as the log grows.
     pub flows: Arc<std::sync::Mutex<crate::audit::flows::ActorEntries>>,
+    /// A read-only server's replica (`serve --read-only`): its lag, shown by `/readyz`.
+    pub replica: Option<Arc<std::sync::RwLock<crate::store::postgres::replica::ReplicaStatus>>>,
 }
 
 impl AppState {
@@ -108,6 +110,7 @@ impl AppState {
             witnessing: None,
             heavy: Arc::default(),
             flows: Arc::default(),
+            replica: None,
         }
     }
 
@@ -120,6 +123,7 @@ impl AppState {
             witnessing: None,
             heavy: Arc::default(),
             flows: Arc::default(),
+            replica: None,
         }
     }
 
@@ -237,6 +241,9 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
+    if let Some(replica) = &state.replica {
+        return replica_ready(replica);
+    }
     let store = state.store.clone();
     let health = tokio::task::spawn_blocking(move || store.health())
         .await
@@ -259,6 +266,46 @@ pub async fn readyz(
             response
         }
     }
+}
+
+/// `/readyz` of a read-only server: ready while its replica can be read and is not behind the
+/// head already served, with the replication lag.
+fn replica_ready(
+    replica: &std::sync::RwLock<crate::store::postgres::replica::ReplicaStatus>,
+) -> axum::response::Response {
+    let status = replica
+        .read()
+        .map(|s| s.clone())
+        .unwrap_or_else(|p| p.into_inner().clone());
+    let reason = match &status.error {
+        Some(error) => Some(error.clone()),
+        None if status.replica_size < status.served_size => Some(format!(
+            "the replica holds {} entries, fewer than the {} this server has already served",
+            status.replica_size, status.served_size
+        )),
+        None => None,
+    };
+    if let Some(reason) = reason {
+        let mut response =
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason).into_response();
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
+        return response;
+    }
+    axum::Json(serde_json::json!({
+        "ready": true,
+        "size": status.served_size,
+        "read_only": true,
+        "replication": {
+            "replica_size": status.replica_size,
+            "lag_seconds": status.lag.as_ref().map_or(0.0, |l| l.lag_seconds),
+            "lag_bytes": status.lag.as_ref().map_or(0, |l| l.lag_bytes),
+            "standby": status.lag.as_ref().is_some_and(|l| l.standby),
+        },
+    }))
+    .into_response()
 }
 
 /// Layers below the handlers (the request timeout) answer with an empty body; give those a

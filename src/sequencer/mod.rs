@@ -331,6 +331,35 @@ impl SequencerHandle {
     pub fn head(&self) -> Arc<Head> {
         Arc::clone(&self.head.read().expect("head lock poisoned"))
     }
+
+    /// The published head alone, without a hold on the intake: for a read-only server's
+    /// follower thread ([`HeadFollower`]).
+    pub fn follower(&self) -> HeadFollower {
+        HeadFollower(Arc::clone(&self.head))
+    }
+}
+
+/// Moves the published head of a read-only server forward as its streaming replica replays.
+pub struct HeadFollower(Arc<RwLock<Arc<Head>>>);
+
+impl HeadFollower {
+    /// Publishes `head` when it is ahead of the published head, and returns whether it was: a
+    /// read-only server (`serve --read-only`) moves its head forward as the replica replays,
+    /// and never back, so it never serves a checkpoint older than one it has served. A writer
+    /// never needs this.
+    pub fn follow(&self, head: Head) -> bool {
+        let mut published = self.0.write().expect("head lock poisoned");
+        if head.size <= published.size {
+            return false;
+        }
+        *published = Arc::new(head);
+        true
+    }
+
+    /// The size of the published head.
+    pub fn size(&self) -> u64 {
+        self.0.read().expect("head lock poisoned").size
+    }
 }
 
 /// A whole submission refused by the intake.

@@ -26,7 +26,7 @@ use super::{
 use crate::ledger::signatures::{pre_verify, EnvelopeSignatures};
 use crate::ledger::{
     self, ActorRecord, BatchRecord, EntryContext, EventRecord, GenesisRecord, KeyRecord, Overlay,
-    PrefixRecord, SiteRecord, StateError, StateView,
+    PrefixRecord, SiteRecord, StateChanges, StateError, StateView,
 };
 use crate::log::tree::{HashReader, NodeId, TreeError};
 use crate::log::Hash;
@@ -334,31 +334,7 @@ impl FileLedger {
     }
 
     fn replay_step(&self, start: u64, end: u64) -> Result<(), StoreError> {
-        let replay = |index: u64, detail: String| StoreError::Replay { index, detail };
-        let mut items = Vec::with_capacity((end - start) as usize);
-        for (i, bytes) in self.log.entries(start, end)?.into_iter().enumerate() {
-            let index = start + i as u64;
-            let entry = Entry::decode(&bytes).map_err(|e| replay(index, e.to_string()))?;
-            let event = Event::from_json(&entry.envelope.payload)
-                .map_err(|e| replay(index, e.to_string()))?;
-            items.push((index, entry, event));
-        }
-        let pairs: Vec<_> = items.iter().map(|(_, e, ev)| (&e.envelope, ev)).collect();
-        let verified = pre_verify(&pairs, |id| {
-            self.state.key(id).ok().flatten().map(|r| r.public_key)
-        });
-        let mut overlay = Overlay::new(&self.state);
-        for ((index, entry, event), keys) in items.iter().zip(&verified) {
-            let ctx = EntryContext {
-                index: *index,
-                logged_at_ms: entry.logged_at_ms,
-                envelope_digest: entry.envelope.digest(),
-            };
-            let signatures = EnvelopeSignatures::new(&entry.envelope, keys);
-            ledger::apply(&mut overlay, &ctx, event, &signatures)
-                .map_err(|e| replay(*index, e.to_string()))?;
-        }
-        let changes = overlay.into_changes();
+        let changes = replay(&self.state, start, self.log.entries(start, end)?)?;
         self.state.commit(&changes, end)
     }
 
@@ -414,6 +390,40 @@ impl FileLedger {
         }
         Ok(())
     }
+}
+
+/// The state changes of log entries `start..` (canonical bytes), applied on top of `state`
+/// through the ledger's rules: how a store replays a log tail or imports a copied block.
+pub(super) fn replay<S: StateView>(
+    state: &S,
+    start: u64,
+    entries: Vec<Vec<u8>>,
+) -> Result<StateChanges, StoreError> {
+    let fail = |index: u64, detail: String| StoreError::Replay { index, detail };
+    let mut items = Vec::with_capacity(entries.len());
+    for (i, bytes) in entries.into_iter().enumerate() {
+        let index = start + i as u64;
+        let entry = Entry::decode(&bytes).map_err(|e| fail(index, e.to_string()))?;
+        let event =
+            Event::from_json(&entry.envelope.payload).map_err(|e| fail(index, e.to_string()))?;
+        items.push((index, entry, event));
+    }
+    let pairs: Vec<_> = items.iter().map(|(_, e, ev)| (&e.envelope, ev)).collect();
+    let verified = pre_verify(&pairs, |id| {
+        state.key(id).ok().flatten().map(|r| r.public_key)
+    });
+    let mut overlay = Overlay::new(state);
+    for ((index, entry, event), keys) in items.iter().zip(&verified) {
+        let ctx = EntryContext {
+            index: *index,
+            logged_at_ms: entry.logged_at_ms,
+            envelope_digest: entry.envelope.digest(),
+        };
+        let signatures = EnvelopeSignatures::new(&entry.envelope, keys);
+        ledger::apply(&mut overlay, &ctx, event, &signatures)
+            .map_err(|e| fail(*index, e.to_string()))?;
+    }
+    Ok(overlay.into_changes())
 }
 
 /// The head of the log at `size` (a block boundary) with its checkpoint `note`. A `read_only`

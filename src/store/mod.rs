@@ -13,6 +13,10 @@
 //!   faults ([`files::Faults`]: fail the n-th write, fail syncs, tear a write, run out of space,
 //!   lose power), for the conformance suite ([`conformance`]) and failure tests.
 //!
+//! A third, [`postgres::PgLedger`], keeps the ledger in a PostgreSQL database
+//! ([`Store::postgres`]): each block one transaction, one writer per database, readers on
+//! streaming replicas.
+//!
 //! The layout of a data directory carries a version ([`LAYOUT_FILE`]); an unknown version is
 //! refused at open.
 
@@ -21,6 +25,7 @@ mod file_ledger;
 pub mod files;
 mod guard;
 mod keys;
+pub mod postgres;
 pub mod records;
 pub mod segments;
 
@@ -140,6 +145,14 @@ pub enum StoreError {
         /// The entry.
         index: u64,
         /// Why.
+        detail: String,
+    },
+    /// PostgreSQL refused or failed an operation (or could not be reached).
+    #[error("PostgreSQL: {op} failed: {detail}")]
+    Postgres {
+        /// What was being done.
+        op: &'static str,
+        /// The server's error code and message, or the client's.
         detail: String,
     },
     /// Something that must exist does not.
@@ -299,6 +312,19 @@ impl Store {
     /// Opens the embedded storage for reading only: no file is changed.
     pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
         Ok(Store::new(Arc::new(FileLedger::open_dir(dir, true)?)))
+    }
+
+    /// Opens (or creates) the ledger in the PostgreSQL database at `url` as its one writer
+    /// (see [`postgres`]).
+    pub fn postgres(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::new(Arc::new(postgres::PgLedger::open(url)?)))
+    }
+
+    /// Opens the ledger in the PostgreSQL database at `url` for reading only (a replica).
+    pub fn postgres_read_only(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::new(Arc::new(postgres::PgLedger::open_read_only(
+            url,
+        )?)))
     }
 
     /// A new in-memory store whose files follow `faults`; `origin` sizes its checkpoint slots.

@@ -271,6 +271,55 @@ fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError
         })
 }
 
+/// The key-value writes that record a block's state `changes` and the log size `applied` they
+/// bring the state to: what [`StateRecords::commit`] applies, and what a backend that commits
+/// the log and the state in one transaction (PostgreSQL) writes inside it. Every record type is
+/// encoded here once, so each backend stores every record the same way.
+pub fn writes(changes: &StateChanges, applied: u64) -> Pairs {
+    let mut writes = Vec::new();
+    if let Some(genesis) = &changes.genesis {
+        writes.push((GENESIS.to_vec(), encode(genesis)));
+    }
+    for (id, record) in &changes.actors {
+        writes.push((named_key(ACTOR, id.as_ref().as_bytes()), encode(record)));
+    }
+    for (id, record) in &changes.keys {
+        writes.push((named_key(KEY, &id.0 .0), encode(record)));
+    }
+    for (id, record) in &changes.sites {
+        writes.push((named_key(SITE, id.as_ref().as_bytes()), encode(record)));
+    }
+    for (id, record) in &changes.batches {
+        writes.push((named_key(BATCH, id.as_ref().as_bytes()), encode(record)));
+        if let BatchOrigin::Extracted { site } = &record.origin {
+            writes.push((site_extract_key(site, id), Vec::new()));
+        }
+    }
+    for ((actor, id), record) in &changes.events {
+        writes.push((event_key(actor, id), encode(record)));
+    }
+    for (prefix, record) in &changes.prefixes {
+        writes.push((
+            named_key(PREFIX, prefix.as_ref().as_bytes()),
+            encode(record),
+        ));
+    }
+    for (country, record) in &changes.controls {
+        writes.push((
+            named_key(CONTROLS, country.as_ref().as_bytes()),
+            encode(record),
+        ));
+    }
+    for (id, record) in &changes.licences {
+        writes.push((named_key(LICENCE, id.as_ref().as_bytes()), encode(record)));
+    }
+    for (actor, record) in &changes.quotas {
+        writes.push((named_key(QUOTAS, actor.as_ref().as_bytes()), encode(record)));
+    }
+    writes.push((APPLIED.to_vec(), applied.to_le_bytes().to_vec()));
+    writes
+}
+
 /// The ledger state over a [`RecordDb`].
 pub struct StateRecords<D> {
     db: D,
@@ -304,48 +353,7 @@ impl<D: RecordDb> StateRecords<D> {
 
     /// Writes a block's state changes and the log size they bring the state to, atomically.
     pub fn commit(&self, changes: &StateChanges, applied: u64) -> Result<(), StoreError> {
-        let mut writes = Vec::new();
-        if let Some(genesis) = &changes.genesis {
-            writes.push((GENESIS.to_vec(), encode(genesis)));
-        }
-        for (id, record) in &changes.actors {
-            writes.push((named_key(ACTOR, id.as_ref().as_bytes()), encode(record)));
-        }
-        for (id, record) in &changes.keys {
-            writes.push((named_key(KEY, &id.0 .0), encode(record)));
-        }
-        for (id, record) in &changes.sites {
-            writes.push((named_key(SITE, id.as_ref().as_bytes()), encode(record)));
-        }
-        for (id, record) in &changes.batches {
-            writes.push((named_key(BATCH, id.as_ref().as_bytes()), encode(record)));
-            if let BatchOrigin::Extracted { site } = &record.origin {
-                writes.push((site_extract_key(site, id), Vec::new()));
-            }
-        }
-        for ((actor, id), record) in &changes.events {
-            writes.push((event_key(actor, id), encode(record)));
-        }
-        for (prefix, record) in &changes.prefixes {
-            writes.push((
-                named_key(PREFIX, prefix.as_ref().as_bytes()),
-                encode(record),
-            ));
-        }
-        for (country, record) in &changes.controls {
-            writes.push((
-                named_key(CONTROLS, country.as_ref().as_bytes()),
-                encode(record),
-            ));
-        }
-        for (id, record) in &changes.licences {
-            writes.push((named_key(LICENCE, id.as_ref().as_bytes()), encode(record)));
-        }
-        for (actor, record) in &changes.quotas {
-            writes.push((named_key(QUOTAS, actor.as_ref().as_bytes()), encode(record)));
-        }
-        writes.push((APPLIED.to_vec(), applied.to_le_bytes().to_vec()));
-        self.db.apply(writes)
+        self.db.apply(writes(changes, applied))
     }
 
     /// Batch ids extracted at `site`.

@@ -5,6 +5,8 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -158,6 +160,7 @@ pub fn command(args: &[&str]) -> Command {
         .env_remove("LODESTONE_SERVER")
         .env_remove("LODESTONE_LOG_KEY")
         .env_remove("LODESTONE_DATA")
+        .env_remove("LODESTONE_STORE")
         .env_remove("LODESTONE_ADDR")
         .env_remove("LODESTONE_POLICY")
         .env_remove("LODESTONE_WITNESS_POLICY")
@@ -264,13 +267,21 @@ impl Server {
     /// `lodestone serve --data <dir> --addr 127.0.0.1:0`, retried while the ledger is still
     /// locked by a handle this process just dropped (the child then exits at once).
     pub fn serve(data: &Path) -> Server {
-        let args = [
+        Server::serve_store(data, None)
+    }
+
+    /// [`Server::serve`] with the ledger's log in the PostgreSQL database `store`, if given.
+    pub fn serve_store(data: &Path, store: Option<&str>) -> Server {
+        let mut args = vec![
             "serve",
             "--data",
             data.to_str().unwrap(),
             "--addr",
             "127.0.0.1:0",
         ];
+        if let Some(url) = store {
+            args.extend(["--store", url]);
+        }
         let mut last = String::new();
         for _ in 0..LOCK_RETRIES {
             match Server::try_spawn(&args, None) {

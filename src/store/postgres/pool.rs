@@ -1,0 +1,254 @@
+//! Connections to PostgreSQL for the synchronous `postgres` client, and the state table as a
+//! [`RecordDb`].
+//!
+//! The `postgres` crate drives each connection with a private Tokio runtime and blocks on it, so
+//! it must not be called on a thread that is inside a Tokio runtime (Tokio refuses to start a
+//! runtime from within one). The HTTP layer already moves store reads to the blocking pool;
+//! [`off_runtime`] makes any other caller safe too, by leaving the runtime's context
+//! (`block_in_place`) or, on a current-thread runtime, by running the call on a scoped thread.
+
+use std::sync::{Arc, Mutex};
+
+use postgres::{Client, Config, NoTls};
+
+use super::super::records::{Pairs, RecordDb};
+use super::super::StoreError;
+
+/// Idle connections kept for reuse; more are opened when readers need them and closed when
+/// they come back to a full pool.
+const MAX_IDLE: usize = 16;
+
+/// Runs `f` where the blocking client may block: off any Tokio runtime's context.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Err(_) => f(),
+        Ok(handle) => match handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+            _ => std::thread::scope(|scope| {
+                scope
+                    .spawn(f)
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }),
+        },
+    }
+}
+
+/// A PostgreSQL failure as a [`StoreError`], with the server's message when there is one.
+pub(crate) fn pg_error(op: &'static str) -> impl Fn(postgres::Error) -> StoreError {
+    move |e| {
+        let detail = match e.as_db_error() {
+            Some(db) => format!(
+                "{}: {}{}",
+                db.code().code(),
+                db.message(),
+                db.detail().map(|d| format!(" ({d})")).unwrap_or_default()
+            ),
+            None => match std::error::Error::source(&e) {
+                Some(source) => format!("{e}: {source}"),
+                None => e.to_string(),
+            },
+        };
+        StoreError::Postgres { op, detail }
+    }
+}
+
+/// A small pool of connections to one database, each with `synchronous_commit` on.
+pub(crate) struct Pool {
+    config: Config,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl Pool {
+    /// A pool for `config` (no connection is opened yet).
+    pub(crate) fn new(config: Config) -> Pool {
+        Pool {
+            config,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A new connection, set up as every Lodestone connection is.
+    pub(crate) fn connect(&self) -> Result<Client, StoreError> {
+        connect(&self.config)
+    }
+
+    /// Runs `f` with a pooled connection; a connection that failed is not kept.
+    pub(crate) fn with<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        off_runtime(|| {
+            let taken = self.idle.lock().map(|mut idle| idle.pop()).ok().flatten();
+            let mut client = match taken {
+                Some(client) if !client.is_closed() => client,
+                _ => self.connect()?,
+            };
+            let result = f(&mut client);
+            if result.is_ok() && !client.is_closed() {
+                if let Ok(mut idle) = self.idle.lock() {
+                    if idle.len() < MAX_IDLE {
+                        idle.push(client);
+                    }
+                }
+            }
+            result
+        })
+    }
+}
+
+/// Opens one connection to `config`: durable commits, and a name that says who holds it.
+pub(crate) fn connect(config: &Config) -> Result<Client, StoreError> {
+    let mut config = config.clone();
+    if config.get_application_name().is_none() {
+        config.application_name(&application_name());
+    }
+    let mut client = config.connect(NoTls).map_err(pg_error("connect"))?;
+    // Durability is not left to the server's default: a block is acknowledged only after its
+    // COMMIT is flushed to the write-ahead log.
+    client
+        .batch_execute("SET synchronous_commit = on")
+        .map_err(pg_error("set synchronous_commit"))?;
+    Ok(client)
+}
+
+/// `lodestone <pid>@<host>`: what `pg_stat_activity` shows for our connections, and what a
+/// second writer's refusal names.
+pub fn application_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown-host".into());
+    format!("lodestone {}@{host}", std::process::id())
+}
+
+/// The first key after every key that starts with `prefix` (`None`: no such key).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The `state` table (`key bytea primary key, value bytea`) as the ordered key-value database
+/// the ledger state is kept in ([`super::super::records`]): every record type the state knows is
+/// stored here with no table of its own.
+pub(crate) struct PgDb {
+    pool: Arc<Pool>,
+}
+
+impl PgDb {
+    pub(crate) fn new(pool: Arc<Pool>) -> PgDb {
+        PgDb { pool }
+    }
+}
+
+/// Inserts or replaces `writes` in the `state` table inside transaction `tx`, one statement.
+pub(crate) fn upsert_state(
+    tx: &mut postgres::Transaction<'_>,
+    writes: Pairs,
+) -> Result<(), StoreError> {
+    // ON CONFLICT may touch each row once per statement: the last write of a key wins.
+    let writes: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = writes.into_iter().collect();
+    let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = writes.into_iter().unzip();
+    tx.execute(
+        "INSERT INTO state (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[&keys, &values],
+    )
+    .map_err(pg_error("write state records"))?;
+    Ok(())
+}
+
+impl RecordDb for PgDb {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.pool.with(|c| {
+            let row = c
+                .query_opt("SELECT value FROM state WHERE key = $1", &[&key])
+                .map_err(pg_error("read a state record"))?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        let end = prefix_end(prefix);
+        self.pool.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT key, value FROM state WHERE key >= $1 \
+                     AND ($2::bytea IS NULL OR key < $2) ORDER BY key",
+                    &[&prefix, &end],
+                )
+                .map_err(pg_error("scan state records"))?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn keys_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let start = if from > prefix { from } else { prefix };
+        let end = prefix_end(prefix);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.pool.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT key FROM state WHERE key >= $1 \
+                     AND ($2::bytea IS NULL OR key < $2) ORDER BY key LIMIT $3",
+                    &[&start, &end, &limit],
+                )
+                .map_err(pg_error("list state keys"))?;
+            Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn apply(&self, writes: Pairs) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(pg_error("begin"))?;
+            upsert_state(&mut tx, writes)?;
+            tx.commit().map_err(pg_error("commit state records"))
+        })
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.batch_execute("DELETE FROM state")
+                .map_err(pg_error("clear the state"))
+        })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        // Every write is committed durably already.
+        Ok(())
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.pool
+            .with(|c| {
+                let row = c
+                    .query_one("SELECT pg_total_relation_size('state')", &[])
+                    .map_err(pg_error("size of the state"))?;
+                Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+            })
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_is_the_first_key_past_the_prefix() {
+        assert_eq!(prefix_end(b"A"), Some(b"B".to_vec()));
+        assert_eq!(prefix_end(&[b'V', 0xff]), Some(b"W".to_vec()));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+}

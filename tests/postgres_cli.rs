@@ -1,0 +1,210 @@
+//! The real binary with its log in PostgreSQL (`--store`, see `tests/support/pg.rs`): `init`,
+//! `serve`, `verify` and `backup`; one writer per database; and `serve --read-only` on a real
+//! streaming replica, following the primary and refusing writes.
+
+use crate::support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lodestone::model::envelope::Envelope;
+use lodestone::model::ids::ActorId;
+use lodestone::model::keys::SecretKeyFile;
+use lodestone::synth::{World, WorldSize};
+use serde_json::Value;
+use support::{get_json, pg, post_json, run, run_ok, Server};
+
+/// Registers the synthetic world's actors through `base`; returns the log size after.
+fn register_world(base: &str, data: &Path, seed: u64) -> (World, u64) {
+    let (file, key) =
+        SecretKeyFile::parse(&std::fs::read_to_string(data.join("authority.key")).unwrap())
+            .unwrap();
+    let authority = ActorId::new(file.actor.unwrap()).unwrap();
+    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+    let world = World::new(seed, WorldSize::default()).starting_at(now - 60 * 86_400_000);
+    let registrations: Vec<Envelope> = world.registrations(&authority, &key);
+    let body = serde_json::json!({
+        "envelopes": registrations.iter().map(Envelope::to_json_value).collect::<Vec<_>>()
+    });
+    let (status, answer) = post_json(
+        &format!("{base}/v1/entries:batch"),
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["rejected"], 0, "{answer}");
+    let (_, log) = get_json(&format!("{base}/v1/log"));
+    (world, log["size"].as_u64().unwrap())
+}
+
+fn log_of(base: &str) -> Value {
+    let (status, log) = get_json(&format!("{base}/v1/log"));
+    assert_eq!(status, 200, "{log}");
+    log
+}
+
+#[test]
+fn init_serve_verify_and_backup_with_the_log_in_postgres() {
+    let url = pg::database("cli");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("keys");
+    let data_arg = data.to_str().unwrap();
+    let out = run_ok(&["init", "--data", data_arg, "--store", &url]);
+    assert!(out.contains("log in postgres://"), "{out}");
+    assert!(data.join("log.key").exists() && data.join("STORE").exists());
+    assert!(
+        !data.join("log").exists(),
+        "no embedded log beside the keys"
+    );
+    // The directory alone is not opened as an (empty) embedded ledger.
+    let alone = run(&["verify", "--data", data_arg]);
+    assert_ne!(alone.code, Some(0), "{}", alone.dump());
+    assert!(
+        alone.stderr.contains("kept in PostgreSQL"),
+        "{}",
+        alone.dump()
+    );
+    // A second init on the same database is refused.
+    let again = run(&[
+        "init",
+        "--data",
+        dir.path().join("other").to_str().unwrap(),
+        "--store",
+        &url,
+    ]);
+    assert_ne!(again.code, Some(0), "{}", again.dump());
+    assert!(
+        again.stderr.contains("already holds a ledger"),
+        "{}",
+        again.dump()
+    );
+
+    let server = Server::serve_store(&data, Some(&url));
+    let (_, size) = register_world(&server.url, &data, 0x9e01);
+    assert!(size > 1);
+    let (status, ready) = get_json(&format!("{}/readyz", server.url));
+    assert_eq!(
+        (status, ready["size"].as_u64()),
+        (200, Some(size)),
+        "{ready}"
+    );
+
+    // One writer: a second server on the same database refuses to start, naming the first.
+    let second = run(&[
+        "serve",
+        "--data",
+        data_arg,
+        "--store",
+        &url,
+        "--addr",
+        "127.0.0.1:0",
+    ]);
+    assert_ne!(second.code, Some(0), "{}", second.dump());
+    assert!(
+        second.stderr.contains("another writer holds the ledger")
+            && second.stderr.contains("application_name `lodestone "),
+        "{}",
+        second.dump()
+    );
+
+    // Audits and backups read it while it serves.
+    let state = dir.path().join("verify-state.json");
+    let state = state.to_str().unwrap();
+    let audit = run_ok(&[
+        "verify", "--data", data_arg, "--store", &url, "--state", state,
+    ]);
+    assert!(audit.contains("verify: OK"), "{audit}");
+    let backup = dir.path().join("backup");
+    let backup_arg = backup.to_str().unwrap();
+    run_ok(&[
+        "backup", "--data", data_arg, "--store", &url, "--out", backup_arg,
+    ]);
+    let head = log_of(&server.url);
+    assert_eq!(server.stop(), Some(0));
+    // The backup is an embedded ledger with the same log and every checkpoint.
+    let audit = run_ok(&["verify", "--data", backup_arg, "--state", state]);
+    assert!(audit.contains("verify: OK"), "{audit}");
+    let restored = Server::serve(&backup);
+    let copy = log_of(&restored.url);
+    assert_eq!(copy["size"], head["size"]);
+    assert_eq!(copy["root"], head["root"]);
+    let (status, first) = get_json(&format!("{}/v1/entries/1", restored.url));
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(restored.stop(), Some(0));
+}
+
+#[test]
+fn a_read_only_server_on_a_streaming_replica_follows_and_refuses_writes() {
+    let url = pg::database("replica");
+    let replica = pg::on_replica(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("keys");
+    let data_arg = data.to_str().unwrap();
+    run_ok(&["init", "--data", data_arg, "--store", &url]);
+    let writer = Server::serve_store(&data, Some(&url));
+    let (world, size) = register_world(&writer.url, &data, 0x9e02);
+    pg::wait_for_replica(&replica);
+
+    let reader = Server::spawn(
+        &[
+            "serve",
+            "--data",
+            data_arg,
+            "--store",
+            &replica,
+            "--read-only",
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    let log = log_of(&reader.url);
+    assert_eq!(log["size"].as_u64(), Some(size));
+    assert_eq!(log["checkpoint"], log_of(&writer.url)["checkpoint"]);
+    let (status, ready) = get_json(&format!("{}/readyz", reader.url));
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["read_only"], true);
+    assert_eq!(ready["replication"]["standby"], true, "{ready}");
+    assert!(
+        ready["replication"]["lag_seconds"].as_f64().is_some(),
+        "{ready}"
+    );
+    assert!(
+        ready["replication"]["lag_bytes"].as_u64().is_some(),
+        "{ready}"
+    );
+    let (status, proof) = get_json(&format!(
+        "{}/v1/proofs/inclusion?index=1&size={size}",
+        reader.url
+    ));
+    assert_eq!(status, 200, "{proof}");
+
+    // Writes are refused, and nothing is written.
+    let mut lane = world.lane(0);
+    let event = world.sign(&lane.next().unwrap()).to_json();
+    let (status, problem) = post_json(&format!("{}/v1/entries", reader.url), &event);
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["code"], "read_only", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("--read-only"),
+        "{problem}"
+    );
+    assert_eq!(log_of(&writer.url)["size"].as_u64(), Some(size));
+
+    // The writer appends; the reader follows the replica forward.
+    let (status, receipt) = post_json(&format!("{}/v1/entries", writer.url), &event);
+    assert_eq!(status, 201, "{receipt}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while log_of(&reader.url)["size"].as_u64() != Some(size + 1) {
+        assert!(
+            Instant::now() < deadline,
+            "the reader did not follow the replica"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        log_of(&reader.url)["checkpoint"],
+        log_of(&writer.url)["checkpoint"]
+    );
+    assert_eq!(reader.stop(), Some(0));
+    assert_eq!(writer.stop(), Some(0));
+}

@@ -1,0 +1,132 @@
+//! The PostgreSQL ledger store (`lodestone::store::postgres`) against a real server (see
+//! `tests/support/pg.rs`): the storage conformance suite exactly as the embedded store runs it,
+//! a schema from a newer version refused, one writer per database, and readers that never
+//! write.
+
+use crate::support;
+
+use lodestone::store::conformance::{self, Backend};
+use lodestone::store::{Store, StoreError};
+use support::pg;
+
+struct Postgres {
+    url: String,
+}
+
+impl Backend for Postgres {
+    fn fresh(&self) -> Store {
+        Store::postgres(&self.url).expect("a new PostgreSQL store opens")
+    }
+    fn reopen(&self) -> Store {
+        Store::postgres(&self.url).expect("the PostgreSQL store reopens")
+    }
+}
+
+fn error_of(result: Result<Store, StoreError>) -> String {
+    match result {
+        Ok(_) => panic!("the store opened, but it should have been refused"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn postgres_store_conforms() {
+    let url = pg::database("conformance");
+    conformance::run(&Postgres { url: url.clone() });
+    // A reader sees everything the writer committed.
+    let reader = Store::postgres_read_only(&url).expect("a reader opens");
+    let head = reader.head().unwrap().expect("a head");
+    conformance::check_contents(&reader, head.size);
+}
+
+#[test]
+fn schema_from_a_newer_version_is_refused() {
+    let url = pg::database("schema");
+    drop(Store::postgres(&url).expect("a new store creates the schema"));
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let version: i32 = client
+        .query_one("SELECT max(version) FROM lodestone_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, lodestone::store::postgres::schema::SCHEMA_VERSION);
+    client
+        .execute("INSERT INTO lodestone_schema (version) VALUES (99)", &[])
+        .unwrap();
+    for message in [
+        error_of(Store::postgres(&url)),
+        error_of(Store::postgres_read_only(&url)),
+    ] {
+        assert!(
+            message.contains("schema is version 99")
+                && message.contains("newer lodestone")
+                && message.contains("reads version 1"),
+            "{message}"
+        );
+    }
+    // Nothing was changed by the refusals.
+    let versions: i64 = client
+        .query_one("SELECT count(*) FROM lodestone_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 2);
+}
+
+#[test]
+fn a_database_without_a_ledger_is_not_read() {
+    let url = pg::database("empty");
+    let message = error_of(Store::postgres_read_only(&url));
+    assert!(message.contains("not a Lodestone ledger"), "{message}");
+}
+
+#[test]
+fn a_second_writer_is_refused_naming_the_first() {
+    let url = pg::database("writers");
+    let first = Store::postgres(&url).expect("the first writer opens");
+    let started = std::time::Instant::now();
+    let message = error_of(Store::postgres(&url));
+    assert!(
+        message.contains("another writer holds the ledger")
+            && message.contains(&format!("lodestone {}@", std::process::id()))
+            && message.contains("server backend pid"),
+        "{message}"
+    );
+    assert!(started.elapsed() >= lodestone::store::LOCK_WAIT);
+    // Readers are not writers: they open beside it.
+    drop(Store::postgres_read_only(&url).expect("a reader opens beside the writer"));
+    drop(first);
+    // Once the first writer is gone, the next one opens (the lock goes with its session).
+    drop(Store::postgres(&url).expect("a writer opens after the first one closed"));
+}
+
+#[test]
+fn a_reader_refuses_writes_and_follows_the_writer() {
+    let url = pg::database("reader");
+    let store = Store::postgres(&url).unwrap();
+    let reader = Store::postgres_read_only(&url).unwrap();
+    assert_eq!(reader.head().unwrap(), None);
+    // Its health is whether it can read; writes are refused all the same (below).
+    assert_eq!(reader.health(), lodestone::store::Health::Ready);
+    let sequencer = conformance::start(&store);
+    let (_, authority) = conformance::suite_keys();
+    let submissions = conformance::scenario_submissions(&authority);
+    let receipts = sequencer
+        .handle()
+        .submit_blocking(submissions[..3].to_vec());
+    sequencer.shutdown();
+    for receipt in &receipts {
+        conformance::check_receipt(&reader, receipt.as_ref().unwrap());
+    }
+    assert_eq!(reader.head().unwrap(), store.head().unwrap());
+    let head = reader.head().unwrap().unwrap();
+    let block = lodestone::store::Block {
+        entries: vec![(head.size, b"x".to_vec())],
+        ..Default::default()
+    };
+    let refused = reader.commit_block(&block, &head).unwrap_err();
+    assert!(refused.is_read_only(), "{refused}");
+    assert_eq!(
+        reader.head().unwrap().unwrap().size,
+        3,
+        "nothing was written"
+    );
+}
