@@ -660,4 +660,63 @@ fn the_point_one_percent_rule_before_during_and_after_its_suspension() {
     undated.at = None;
     let analysis = analyze(&w.state, &id("SE-MAG-1"), 1_000).unwrap();
     assert_eq!(evaluate(&undated, &analysis).verdict, Outcome::CannotTell);
+
+    // Once MOFCOM publishes the rule in the log, the log's rule governs: here a 30 % threshold
+    // (300 per mille) without the policy file's suspension. On 2026-06-01 (suspended by the
+    // file's copy) it is in force: 24.615 % < 30 %, no licence needed; the reason names the
+    // published rule and its entry.
+    let published_in = w.index;
+    w.ok(
+        MOFCOM,
+        json!({"kind":"publish_controls","id":"pub-61","actor":"mofcom","occurred_at":at,
+               "rule":"mofcom-2025-61","jurisdiction":"CN",
+               "source":"MOFCOM Announcement No. 61 of 2025 (as published here)",
+               "elements":["Sm","Eu","Gd","Tb","Dy","Ho","Er","Tm","Yb","Lu","Sc","Y"],
+               "value_threshold_per_mille":300,
+               "effective_from":"2025-10-09T00:00:00Z"}),
+    );
+    let v = mofcom_verdict(&w.state, "SE-MAG-1", "2026-06-01");
+    assert_eq!((v.verdict, v.finding), (Outcome::Pass, Some("not_needed")));
+    assert!(v.reasons[0].message.contains("24.615%"), "{:?}", v.reasons);
+    let named = v
+        .reasons
+        .iter()
+        .find(|r| {
+            r.message
+                .starts_with("rule `mofcom-2025-61` as CN published it in this log")
+        })
+        .unwrap_or_else(|| panic!("{:?}", v.reasons));
+    assert_eq!(named.entry, Some(published_in));
+    // A suspension published in the log from 2026-11-20 governs too.
+    let suspended_in = w.index;
+    w.ok(
+        MOFCOM,
+        json!({"kind":"suspend_controls","id":"susp-61","actor":"mofcom","occurred_at":at,
+               "jurisdiction":"CN","rule":"mofcom-2025-61","from":"2026-11-20T00:00:00Z",
+               "source":"a later announcement"}),
+    );
+    let v = mofcom_verdict(&w.state, "SE-MAG-1", "2026-12-01");
+    assert_eq!((v.verdict, v.finding), (Outcome::Pass, Some("suspended")));
+    assert!(
+        v.reasons[0]
+            .message
+            .contains(&format!("a later announcement (entry {suspended_in})")),
+        "{:?}",
+        v.reasons
+    );
+    // Before it, the published threshold still decides: 24.615 % < 30 %.
+    let v = mofcom_verdict(&w.state, "SE-MAG-1", "2026-11-15");
+    assert_eq!((v.verdict, v.finding), (Outcome::Pass, Some("not_needed")));
+}
+
+/// `cn-mofcom-61` on `batch` evaluated on `day`.
+fn mofcom_verdict(
+    state: &MemState,
+    batch: &str,
+    day: &str,
+) -> lodestone::audit::compliance::Verdict {
+    use lodestone::audit::compliance::{analyze, builtin, evaluate};
+    let mut policy = builtin("cn-mofcom-61").unwrap();
+    policy.at = Some(id(&format!("{day}T00:00:00Z")));
+    evaluate(&policy, &analyze(state, &id(batch), 1_000).unwrap())
 }

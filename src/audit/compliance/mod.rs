@@ -15,7 +15,7 @@ pub mod policy;
 
 use serde::Serialize;
 
-use crate::ledger::StateView;
+use crate::ledger::{ControlRule, StateView};
 use crate::model::ids::{ActorId, BatchId, CountryCode, SiteId};
 use crate::model::material::{Element, Form};
 
@@ -176,6 +176,12 @@ pub struct Analysis {
     /// Its mass at creation (the item's mass for value rules).
     #[serde(skip)]
     pub mass_g: u64,
+    /// The value-share rules (`publish_controls` with a value threshold, with the suspensions
+    /// published since) that the jurisdictions of the batch's mines published in the log, by
+    /// jurisdiction. Where one covers a `content_value` policy's origin country it governs the
+    /// rule's elements, threshold, dates and suspensions; the policy gives only the prices.
+    #[serde(skip)]
+    pub published_value_rules: Vec<(CountryCode, ControlRule)>,
 }
 
 /// Analyses `batch` (visiting at most `max_nodes` batches).
@@ -201,12 +207,29 @@ pub fn analyze_dag<S: StateView + ?Sized>(
         .ok_or_else(|| AuditError::UnknownBatch {
             batch: dag.root.clone(),
         })?;
+    let mine_countries: std::collections::BTreeSet<&CountryCode> = names
+        .sites
+        .values()
+        .map(|(_, country, _)| country)
+        .collect();
+    let mut published_value_rules = Vec::new();
+    for country in mine_countries {
+        if let Some(book) = state.controls(country)? {
+            published_value_rules.extend(
+                book.rules
+                    .into_iter()
+                    .filter(|r| r.value_threshold_per_mille.is_some())
+                    .map(|r| (country.clone(), r)),
+            );
+        }
+    }
     Ok(Analysis {
         batch: dag.root.clone(),
         form,
         lineage: lineage(dag, &names),
         elements: element_report(dag, &mixes, &names),
         mass_g,
+        published_value_rules,
     })
 }
 
@@ -262,7 +285,7 @@ pub fn evaluate(policy: &Policy, analysis: &Analysis) -> Verdict {
                 currency,
                 prices,
             };
-            let (reasons, found) = mofcom::evaluate(&rule, policy.at.as_ref(), analysis);
+            let (reasons, found) = mofcom::evaluate_published(&rule, policy.at.as_ref(), analysis);
             finding = Some(found.as_str());
             (reasons, Vec::new())
         }

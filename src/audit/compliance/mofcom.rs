@@ -8,6 +8,12 @@
 //! mass times the per-kg value of its form). A licence is needed if `1000 × V ≥ t × I`, not
 //! needed if even `1000 × (V + W) < t × I`, and otherwise it cannot be told. Before the rule is
 //! in force, after it ends, or while it is suspended, no licence is needed under it on that date.
+//!
+//! The rule itself — elements, threshold, dates, suspensions — is the one the jurisdiction
+//! published in the log when it did ([`evaluate_published`]): signed by the authority and dated,
+//! so a verdict on any date is replayed under the rule as it stood then. The policy file's own
+//! copy governs only when the log holds none (a ledger or a bundle without the authority's
+//! events), and its prices always apply.
 
 use std::collections::BTreeSet;
 
@@ -16,6 +22,7 @@ use crate::model::material::Element;
 
 use super::policy::{PolicySuspension, PriceTable};
 use super::{Analysis, Outcome, Reason};
+use crate::ledger::ControlRule;
 
 /// What a value-share verdict found, beside the pass/fail outcome.
 pub(super) enum Finding {
@@ -32,6 +39,18 @@ pub(super) enum Finding {
 }
 
 impl Finding {
+    /// How strongly it binds, for combining several rules: a licence needed by one rule is
+    /// needed; what cannot be told outranks every "no licence".
+    fn rank(&self) -> u8 {
+        match self {
+            Finding::LicenceNeeded => 4,
+            Finding::CannotTell => 3,
+            Finding::NotNeeded => 2,
+            Finding::Suspended => 1,
+            Finding::NotInForce => 0,
+        }
+    }
+
     pub(super) fn as_str(&self) -> &'static str {
         match self {
             Finding::LicenceNeeded => "licence_needed",
@@ -73,6 +92,62 @@ fn share(part: u128, whole: u128) -> String {
     }
     let milli_percent = part * 100_000 / whole;
     format!("{}.{:03}%", milli_percent / 1000, milli_percent % 1000)
+}
+
+/// [`evaluate`] under the value rules the log holds for `policy`'s origin countries (each with
+/// the policy's prices; the strictest finding wins), or under the policy's own rule when the log
+/// holds none. Each published rule adds a reason naming it and its entry.
+pub(super) fn evaluate_published(
+    policy: &ContentValue<'_>,
+    at: Option<&Timestamp>,
+    analysis: &Analysis,
+) -> (Vec<Reason>, Finding) {
+    let published: Vec<&(CountryCode, ControlRule)> = analysis
+        .published_value_rules
+        .iter()
+        .filter(|(country, _)| policy.origin_countries.contains(country))
+        .collect();
+    if published.is_empty() {
+        return evaluate(policy, at, analysis);
+    }
+    let mut reasons = Vec::new();
+    let mut strictest: Option<Finding> = None;
+    for (country, rule) in published {
+        let suspensions: Vec<PolicySuspension> = rule
+            .suspensions
+            .iter()
+            .map(|s| PolicySuspension {
+                from: s.from.clone(),
+                until: s.until.clone(),
+                source: format!("{} (entry {})", s.source, s.entry),
+            })
+            .collect();
+        let as_published = ContentValue {
+            elements: &rule.elements,
+            threshold_per_mille: rule
+                .value_threshold_per_mille
+                .unwrap_or(policy.threshold_per_mille),
+            effective_from: &rule.effective_from,
+            effective_until: rule.effective_until.as_ref(),
+            suspensions: &suspensions,
+            ..*policy
+        };
+        let (found_reasons, found) = evaluate(&as_published, at, analysis);
+        reasons.extend(found_reasons);
+        let mut named = Reason::new(
+            Outcome::Pass,
+            format!(
+                "rule `{}` as {country} published it in this log: {} (entry {}); prices from the policy",
+                rule.rule, rule.source, rule.published_in
+            ),
+        );
+        named.entry = Some(rule.published_in);
+        reasons.push(named);
+        if strictest.as_ref().is_none_or(|s| found.rank() > s.rank()) {
+            strictest = Some(found);
+        }
+    }
+    (reasons, strictest.unwrap_or(Finding::CannotTell))
 }
 
 pub(super) fn evaluate(
