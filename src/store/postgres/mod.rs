@@ -24,6 +24,7 @@
 //! (`verify`, `backup`, `serve --read-only` on a streaming replica) take no lock and read the
 //! head from the database on every call, so a reader follows its replica as it replays.
 
+mod cache;
 mod pool;
 pub mod replica;
 pub mod schema;
@@ -143,6 +144,8 @@ impl PgLedger {
         Ok(PgLedger {
             writer: Some(Mutex::new(client)),
             head: RwLock::new(head),
+            // The writer may cache state records: nobody else changes them (`cache.rs`).
+            state: StateRecords::new(pool::PgDb::caching(Arc::clone(&ledger.pool))),
             ..ledger
         })
     }
@@ -232,6 +235,7 @@ impl PgLedger {
         head: &Head,
     ) -> Result<(), StoreError> {
         let first = block.entries[0].0;
+        let writes = records::writes(changes, head.size);
         let result = self.with_writer(|client| {
             let mut tx = client.transaction().map_err(pg_error("begin"))?;
             let stored: i64 = tx
@@ -273,7 +277,7 @@ impl PgLedger {
                 &[&index(head.size), &head.checkpoint],
             )
             .map_err(pg_error("write the checkpoint"))?;
-            upsert_state(&mut tx, records::writes(changes, head.size))?;
+            upsert_state(&mut tx, &writes)?;
             tx.execute(
                 "INSERT INTO head (singleton, size, head) VALUES (true, $1, $2) \
                  ON CONFLICT (singleton) DO UPDATE SET size = excluded.size, head = excluded.head",
@@ -284,11 +288,13 @@ impl PgLedger {
         });
         match result {
             Ok(()) => {
+                self.state.db().committed(&writes);
                 *self.head.write().unwrap_or_else(|p| p.into_inner()) = Some(head.clone());
                 self.uncertain.store(false, Ordering::Release);
                 Ok(())
             }
             Err(e) => {
+                self.state.db().forget();
                 self.uncertain.store(true, Ordering::Release);
                 Err(e)
             }

@@ -13,6 +13,7 @@ use postgres::{Client, Config, NoTls};
 
 use super::super::records::{Pairs, RecordDb};
 use super::super::StoreError;
+use super::cache::{Lookup, RecordCache};
 
 /// Idle connections kept for reuse; more are opened when readers need them and closed when
 /// they come back to a full pool.
@@ -138,22 +139,59 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// stored here with no table of its own.
 pub(crate) struct PgDb {
     pool: Arc<Pool>,
+    /// The writer's cache ([`super::cache`]); readers have none.
+    cache: Option<RecordCache>,
 }
 
 impl PgDb {
+    /// A reader's view: every read goes to the database.
     pub(crate) fn new(pool: Arc<Pool>) -> PgDb {
-        PgDb { pool }
+        PgDb { pool, cache: None }
+    }
+
+    /// The writer's view, caching records: only for the holder of the writer lock.
+    pub(crate) fn caching(pool: Arc<Pool>) -> PgDb {
+        PgDb {
+            pool,
+            cache: Some(RecordCache::default()),
+        }
+    }
+
+    /// Tells the cache that `writes` committed.
+    pub(crate) fn committed(&self, writes: &[(Vec<u8>, Vec<u8>)]) {
+        if let Some(cache) = &self.cache {
+            cache.committed(writes);
+        }
+    }
+
+    /// Tells the cache that a write's outcome is unknown.
+    pub(crate) fn forget(&self) {
+        if let Some(cache) = &self.cache {
+            cache.forget();
+        }
+    }
+
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.pool.with(|c| {
+            let row = c
+                .query_opt("SELECT value FROM state WHERE key = $1", &[&key])
+                .map_err(pg_error("read a state record"))?;
+            Ok(row.map(|r| r.get(0)))
+        })
     }
 }
 
 /// Inserts or replaces `writes` in the `state` table inside transaction `tx`, one statement.
 pub(crate) fn upsert_state(
     tx: &mut postgres::Transaction<'_>,
-    writes: Pairs,
+    writes: &[(Vec<u8>, Vec<u8>)],
 ) -> Result<(), StoreError> {
     // ON CONFLICT may touch each row once per statement: the last write of a key wins.
-    let writes: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = writes.into_iter().collect();
-    let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = writes.into_iter().unzip();
+    let writes: std::collections::BTreeMap<&[u8], &[u8]> = writes
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
+    let (keys, values): (Vec<&[u8]>, Vec<&[u8]>) = writes.into_iter().unzip();
     tx.execute(
         "INSERT INTO state (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -165,12 +203,17 @@ pub(crate) fn upsert_state(
 
 impl RecordDb for PgDb {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.pool.with(|c| {
-            let row = c
-                .query_opt("SELECT value FROM state WHERE key = $1", &[&key])
-                .map_err(pg_error("read a state record"))?;
-            Ok(row.map(|r| r.get(0)))
-        })
+        let Some(cache) = &self.cache else {
+            return self.read(key);
+        };
+        match cache.lookup(key) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::Miss(generation) => {
+                let value = self.read(key)?;
+                cache.fill(key, value.clone(), generation);
+                Ok(value)
+            }
+        }
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
@@ -209,18 +252,25 @@ impl RecordDb for PgDb {
     }
 
     fn apply(&self, writes: Pairs) -> Result<(), StoreError> {
-        self.pool.with(|c| {
+        let result = self.pool.with(|c| {
             let mut tx = c.transaction().map_err(pg_error("begin"))?;
-            upsert_state(&mut tx, writes)?;
+            upsert_state(&mut tx, &writes)?;
             tx.commit().map_err(pg_error("commit state records"))
-        })
+        });
+        match &result {
+            Ok(()) => self.committed(&writes),
+            Err(_) => self.forget(),
+        }
+        result
     }
 
     fn clear(&self) -> Result<(), StoreError> {
-        self.pool.with(|c| {
+        let result = self.pool.with(|c| {
             c.batch_execute("DELETE FROM state")
                 .map_err(pg_error("clear the state"))
-        })
+        });
+        self.forget();
+        result
     }
 
     fn flush(&self) -> Result<(), StoreError> {
