@@ -3,8 +3,8 @@
 //! test breaks one rule and checks the exact problem code, that a refused event changes nothing,
 //! and the licence and quota arithmetic worked out by hand. Real Ed25519 signatures.
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey};
-use lodestone::ledger::{apply_to_mem, EntryContext, LedgerError, MemState, Signatures, StateView};
+use ed25519_dalek::{Signer as _, SigningKey};
+use lodestone::ledger::{apply_to_mem, EntryContext, LedgerError, MemState, StateView};
 use lodestone::log::Hash;
 use lodestone::model::event::Event;
 use lodestone::model::ids::{ActorId, CountryCode, EventId, Grams};
@@ -17,22 +17,7 @@ use sha2::{Digest, Sha256};
 const NOW_MS: u64 = 1_796_083_200_000;
 const LOG: &str = "lodestone.test/controls";
 
-struct Signed {
-    message: Vec<u8>,
-    signatures: Vec<(PublicKey, Signature)>,
-}
-
-impl Signatures for Signed {
-    fn signed_by(&self, key: &PublicKey) -> bool {
-        self.signatures
-            .iter()
-            .any(|(k, sig)| k == key && key.verify(&self.message, &sig.to_bytes()))
-    }
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
+use crate::common::{seed_key as key, Signed};
 
 fn b64(k: &SigningKey) -> String {
     PublicKey::new(k.verifying_key()).to_base64()

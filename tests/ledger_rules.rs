@@ -1,10 +1,10 @@
 //! One test per ledger rule (DESIGN.md §3.1, docs/EVENTS.md): each breaks the rule and checks
 //! the exact error, with real Ed25519 keys and signatures that really verify.
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey};
+use ed25519_dalek::{Signer as _, SigningKey};
 use lodestone::ledger::{
     apply, apply_to_mem, BatchOrigin, BatchStatus, EntryContext, InvalidReason, LedgerError,
-    MemState, Overlay, Side, Signatures, SiteProblem, StateView,
+    MemState, Overlay, Side, SiteProblem, StateView,
 };
 use lodestone::log::Hash;
 use lodestone::model::event::Event;
@@ -20,23 +20,7 @@ const T0: &str = "2026-03-01T08:00:00Z";
 /// The origin genesis gives the test ledger.
 const LOG: &str = "lodestone.test/ree";
 
-/// Signatures over the payload bytes, verified for real.
-struct Signed {
-    message: Vec<u8>,
-    signatures: Vec<(PublicKey, Signature)>,
-}
-
-impl Signatures for Signed {
-    fn signed_by(&self, key: &PublicKey) -> bool {
-        self.signatures
-            .iter()
-            .any(|(k, sig)| k == key && key.verify(&self.message, &sig.to_bytes()))
-    }
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
+use crate::common::{seed_key as key, Signed};
 
 fn public(k: &SigningKey) -> PublicKey {
     PublicKey::new(k.verifying_key())

@@ -540,3 +540,25 @@ pub mod event {
         json!({"kind": "receive", "id": id, "actor": actor.id, "occurred_at": now(), "batch": batch, "mass_g": mass_g})
     }
 }
+
+/// Signatures over an event's payload bytes, verified for real: what `ledger::apply_to_mem`
+/// needs to apply an event without an envelope (tests/ledger_rules.rs, tests/export_controls.rs).
+pub struct Signed {
+    /// The signed bytes.
+    pub message: Vec<u8>,
+    /// Each signer's key and signature.
+    pub signatures: Vec<(lodestone::model::keys::PublicKey, ed25519_dalek::Signature)>,
+}
+
+impl lodestone::ledger::Signatures for Signed {
+    fn signed_by(&self, key: &lodestone::model::keys::PublicKey) -> bool {
+        self.signatures
+            .iter()
+            .any(|(k, sig)| k == key && key.verify(&self.message, &sig.to_bytes()))
+    }
+}
+
+/// The test key of seed byte `seed`.
+pub fn seed_key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
