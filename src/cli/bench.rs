@@ -36,6 +36,7 @@ mod pages;
 mod raw;
 mod reads;
 mod report;
+mod store;
 mod telemetry;
 mod witnessed;
 
@@ -87,6 +88,15 @@ pub struct BenchArgs {
     /// the console's batch page and EPCIS over the deep DAG alone).
     #[arg(long, value_parser = ["abuse", "telemetry", "reads"])]
     pub only: Option<String>,
+    /// Run the storage section alone, on the PostgreSQL server at this URL: raw limits, bulk
+    /// ingest into the embedded store and into PostgreSQL, and (with --replica) proofs from a
+    /// read-only server on the replica and the replication lag under load. A scratch database
+    /// is created there and dropped at the end (the role needs CREATEDB).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// A streaming replica of the --store server, for the read-only part of the section.
+    #[arg(long, value_name = "URL", requires = "store")]
+    pub replica: Option<String>,
 }
 
 /// Sample sizes of one run.
@@ -212,6 +222,18 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.only.as_deref() == Some("abuse") {
         report.section("abuse (hostile clients, server in its own process)");
         abuse::run(&world, &scratch.0, &mut report)?;
+        return finish(report, &args, started);
+    }
+    if let Some(url) = &args.store {
+        let plan = store::StorePlan::new(args.quick, args.events);
+        store::section(
+            &mut report,
+            &world,
+            &scratch.0,
+            url,
+            args.replica.as_deref(),
+            &plan,
+        )?;
         return finish(report, &args, started);
     }
     if args.only.as_deref() == Some("reads") {

@@ -57,7 +57,12 @@ pub fn append(handle: &SequencerHandle, submissions: Vec<Submission>) -> anyhow:
 
 /// `init` in `root`, open it, and register every actor of `world`.
 pub fn create(root: &Path, world: &World) -> anyhow::Result<Ledger> {
-    let dir = DataDir::new(root);
+    create_in(DataDir::new(root), world)
+}
+
+/// `init` in `dir` (its log in the embedded store or in PostgreSQL), open it, and register every
+/// actor of `world`.
+pub fn create_in(dir: DataDir, world: &World) -> anyhow::Result<Ledger> {
     LogService::init(&dir, &InitOptions::default())?;
     let (file, key) = SecretKeyFile::parse(&read_secret_file(&dir.authority_key())?)?;
     let authority = ActorId::new(file.actor.context("the authority key names no actor")?)?;
