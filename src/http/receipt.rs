@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::log::checkpoint::Checkpoint;
-use crate::log::tree::{inclusion_proof, HashReader, NodeId, TreeError};
+use crate::log::tree::{inclusion_proof, inclusion_proof_nodes, HashReader, NodeId, TreeError};
 use crate::log::Hash;
 use crate::store::Store;
 
@@ -76,37 +76,72 @@ pub fn build_against(
     })
 }
 
-/// A [`HashReader`] that remembers what it read: the receipts of one bulk request share most of
-/// their proof nodes. One per thread.
+/// The tree nodes a set of receipts needs (each entry's leaf and its inclusion proof against its
+/// block's size), read from the store with one call: the receipts of a bulk request share most
+/// of their nodes, and a store on a database server answers one call per round trip.
+#[derive(Default)]
+pub struct ReceiptNodes(HashMap<NodeId, Hash>);
+
+impl ReceiptNodes {
+    /// Reads the nodes of the receipts of `(index, size)` pairs.
+    pub fn read(
+        store: &Store,
+        receipts: impl IntoIterator<Item = (u64, u64)>,
+    ) -> Result<ReceiptNodes, TreeError> {
+        let mut ids: Vec<NodeId> = receipts
+            .into_iter()
+            .flat_map(|(index, size)| {
+                std::iter::once(NodeId::leaf(index)).chain(inclusion_proof_nodes(index, size))
+            })
+            .collect();
+        ids.sort_unstable_by_key(|id| (id.level, id.index));
+        ids.dedup();
+        let hashes = store.read_hashes(&ids)?;
+        Ok(ReceiptNodes(ids.into_iter().zip(hashes).collect()))
+    }
+}
+
+/// A [`HashReader`] over nodes read ahead ([`ReceiptNodes`]) that remembers whatever else it
+/// reads from the store. One per thread.
 pub struct MemoReader<'a> {
     store: &'a Store,
+    ahead: &'a ReceiptNodes,
     memo: RefCell<HashMap<NodeId, Hash>>,
 }
 
 impl<'a> MemoReader<'a> {
-    /// An empty memo over `store`.
-    pub fn new(store: &'a Store) -> Self {
+    /// An empty memo over `store`, with the nodes in `ahead` already known.
+    pub fn new(store: &'a Store, ahead: &'a ReceiptNodes) -> Self {
         MemoReader {
             store,
+            ahead,
             memo: RefCell::new(HashMap::new()),
         }
+    }
+
+    fn known(&self, id: &NodeId) -> Option<Hash> {
+        self.ahead
+            .0
+            .get(id)
+            .copied()
+            .or_else(|| self.memo.borrow().get(id).copied())
     }
 }
 
 impl HashReader for MemoReader<'_> {
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, TreeError> {
-        let missing: Vec<NodeId> = {
-            let memo = self.memo.borrow();
-            ids.iter()
-                .filter(|id| !memo.contains_key(id))
-                .copied()
-                .collect()
-        };
+        let missing: Vec<NodeId> = ids
+            .iter()
+            .filter(|id| self.known(id).is_none())
+            .copied()
+            .collect();
         if !missing.is_empty() {
             let read = self.store.read_hashes(&missing)?;
             self.memo.borrow_mut().extend(missing.into_iter().zip(read));
         }
-        let memo = self.memo.borrow();
-        Ok(ids.iter().map(|id| memo[id]).collect())
+        Ok(ids
+            .iter()
+            .map(|id| self.known(id).expect("read above"))
+            .collect())
     }
 }

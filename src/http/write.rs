@@ -340,6 +340,16 @@ fn results(store: &Store, merged: Vec<Result<Receipt, ApiError>>) -> Vec<Value> 
             .entry(done.size)
             .or_insert_with(|| receipt::parse_own_checkpoint(&done.checkpoint));
     }
+    // Every fresh receipt's nodes in one read; whatever that misses is read as it comes.
+    let ahead = receipt::ReceiptNodes::read(
+        store,
+        merged
+            .iter()
+            .flatten()
+            .filter(|d| !d.duplicate)
+            .map(|d| (d.index, d.size)),
+    )
+    .unwrap_or_default();
     let make = |reader: &mut receipt::MemoReader<'_>, done: Receipt| {
         if done.duplicate {
             return Ok((receipt::build(store, done.index)?, true));
@@ -355,7 +365,7 @@ fn results(store: &Store, merged: Vec<Result<Receipt, ApiError>>) -> Vec<Value> 
     merged
         .into_par_iter()
         .map_init(
-            || receipt::MemoReader::new(store),
+            || receipt::MemoReader::new(store, &ahead),
             |reader, r| r.and_then(|done| make(reader, done)),
         )
         .map(|r: Result<(ReceiptBody, bool), ApiError>| match r {

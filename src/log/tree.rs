@@ -35,7 +35,7 @@ mod verify;
 
 pub use frontier::Frontier;
 pub use memory::MemoryHashes;
-pub use proof::{consistency_proof, inclusion_proof};
+pub use proof::{consistency_proof, inclusion_proof, inclusion_proof_nodes};
 pub use verify::{root_from_inclusion_proof, verify_consistency, verify_inclusion, ProofError};
 
 use super::hash::{empty_root, node_hash, Hash};

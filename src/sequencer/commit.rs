@@ -138,6 +138,7 @@ impl Validator {
         }
         let started = Instant::now();
         let logged_at_ms = now_ms().max(self.head.last_logged_at_ms);
+        self.read_ahead(&jobs, logged_at_ms);
         let mut next = self.head.clone();
         let mut block = Block::default();
         let mut answered = Vec::with_capacity(jobs.len());
@@ -191,6 +192,35 @@ impl Validator {
             head: next,
             jobs: answered,
             epoch: self.epoch,
+        }
+    }
+}
+
+impl Validator {
+    /// Lets the store fetch at once what validating `jobs` will read
+    /// ([`crate::store::LedgerStore::read_ahead`]): the dry run applies every event to a scratch
+    /// overlay that is then dropped.
+    fn read_ahead(&self, jobs: &[VerifiedJob], logged_at_ms: u64) {
+        let view = &self.view;
+        let size = self.head.size;
+        let fetched = self.store.read_ahead(&mut || {
+            let mut overlay = Overlay::new(view);
+            let submissions = jobs
+                .iter()
+                .flat_map(|v| v.job.submissions.iter().zip(&v.verified));
+            for (index, (submission, keys)) in (size..).zip(submissions) {
+                let ctx = EntryContext {
+                    index,
+                    logged_at_ms,
+                    envelope_digest: submission.envelope.digest(),
+                };
+                let signatures = EnvelopeSignatures::new(&submission.envelope, keys);
+                let _ = ledger::apply(&mut overlay, &ctx, &submission.event, &signatures);
+            }
+        });
+        if let Err(e) = fetched {
+            // Validation reads what it needs itself, one record at a time.
+            tracing::warn!(error = %e, "could not read the block's state records ahead");
         }
     }
 }

@@ -280,6 +280,16 @@ pub trait LedgerStore: StateView + HashReader + Send + Sync {
     fn refuse_writes(&self, reason: String);
     /// Makes the state durable too (a clean shutdown: the next open replays nothing).
     fn flush(&self) -> Result<(), StoreError>;
+    /// Reads ahead what validating the next block will read, for a store whose every read is a
+    /// round trip to a server. `dry_run` validates the block and throws the result away; while it
+    /// runs, a state record the store would have to fetch is answered "absent" and noted, and
+    /// the store then fetches every noted record in one request. The real validation that
+    /// follows reads the same records from memory. Only the writer does this; a store whose
+    /// reads are local ignores it (the default), and so may any store: it changes no answer.
+    fn read_ahead(&self, dry_run: &mut dyn FnMut()) -> Result<(), StoreError> {
+        let _ = dry_run;
+        Ok(())
+    }
 }
 
 /// A handle on a ledger's storage. Cheap to clone, safe to share between the sequencer and any

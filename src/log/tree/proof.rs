@@ -78,6 +78,17 @@ pub fn inclusion_proof(
     plan.resolve(reader)
 }
 
+/// The perfect nodes [`inclusion_proof`] reads for leaf `index` in the tree of `size` leaves
+/// (none when `index` is out of range): a caller building many proofs reads them all at once.
+pub fn inclusion_proof_nodes(index: u64, size: u64) -> Vec<NodeId> {
+    if index >= size {
+        return Vec::new();
+    }
+    let mut plan = ProofPlan::default();
+    plan.push_path(index, 0, size);
+    plan.ids
+}
+
 /// RFC 9162 §2.1.4.1: the consistency proof between the tree of the first `size1` leaves and the
 /// tree of the first `size2` leaves.
 ///

@@ -4,8 +4,10 @@
 //!
 //! Only the one writer caches: it holds the advisory lock, so nobody else changes the state,
 //! and it records every write in the cache once its transaction has committed. A read that
-//! races a commit is never cached stale: every write moves a generation, and a value read from
-//! the database is cached only if the generation did not move while the read was in flight.
+//! races a commit is never cached stale: a value read from the database is cached only if the
+//! cache has no entry for its key (an entry is always current: every commit overwrites the
+//! entries of what it wrote) and the cache was not emptied since the read began (an emptied
+//! cache no longer knows what was written meanwhile; every emptying moves a generation).
 //! Absent records are cached too (most lookups of new event and batch ids find nothing).
 
 use std::collections::HashMap;
@@ -25,8 +27,16 @@ pub(crate) enum Lookup {
 
 #[derive(Default)]
 struct Inner {
+    /// Moves each time the cache is emptied.
     generation: u64,
     records: HashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Inner {
+    fn empty(&mut self) {
+        self.generation += 1;
+        self.records.clear();
+    }
 }
 
 /// See the module documentation.
@@ -49,24 +59,36 @@ impl RecordCache {
         }
     }
 
-    /// Caches what a read at `generation` found, unless a write came in since.
-    pub(crate) fn fill(&self, key: &[u8], value: Option<Vec<u8>>, generation: u64) {
+    /// The generation a read must start at (see [`RecordCache::fill`]).
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner().generation
+    }
+
+    /// Caches what reads that began at `generation` found, where the cache holds nothing newer.
+    pub(crate) fn fill<'a>(
+        &self,
+        found: impl IntoIterator<Item = (&'a [u8], Option<Vec<u8>>)>,
+        generation: u64,
+    ) {
         let mut inner = self.inner();
         if inner.generation != generation {
             return;
         }
-        if inner.records.len() >= LIMIT {
-            inner.records.clear();
+        for (key, value) in found {
+            if inner.records.len() >= LIMIT {
+                // Emptied: what is still being filled may be older than a commit it raced.
+                inner.empty();
+                return;
+            }
+            inner.records.entry(key.to_vec()).or_insert(value);
         }
-        inner.records.insert(key.to_vec(), value);
     }
 
     /// Records writes that have committed.
     pub(crate) fn committed(&self, writes: &[(Vec<u8>, Vec<u8>)]) {
         let mut inner = self.inner();
-        inner.generation += 1;
         if inner.records.len() + writes.len() >= LIMIT {
-            inner.records.clear();
+            inner.empty();
         }
         for (key, value) in writes {
             inner.records.insert(key.clone(), Some(value.clone()));
@@ -75,9 +97,7 @@ impl RecordCache {
 
     /// Forgets everything: after a write whose outcome is unknown, or a cleared state.
     pub(crate) fn forget(&self) {
-        let mut inner = self.inner();
-        inner.generation += 1;
-        inner.records.clear();
+        self.inner().empty();
     }
 }
 
@@ -93,8 +113,21 @@ mod tests {
         };
         // The writer commits k = new while the read of the old value is in flight.
         cache.committed(&[(b"k".to_vec(), b"new".to_vec())]);
-        cache.fill(b"k", Some(b"old".to_vec()), generation);
+        cache.fill([(&b"k"[..], Some(b"old".to_vec()))], generation);
         assert!(matches!(cache.lookup(b"k"), Lookup::Hit(Some(v)) if v == b"new"));
+        // A read of another key, in flight across that commit, is still worth keeping.
+        cache.fill([(&b"j"[..], None)], generation);
+        assert!(matches!(cache.lookup(b"j"), Lookup::Hit(None)));
+    }
+
+    #[test]
+    fn a_read_that_began_before_the_cache_was_emptied_is_not_cached() {
+        let cache = RecordCache::default();
+        let generation = cache.generation();
+        cache.committed(&[(b"k".to_vec(), b"new".to_vec())]);
+        cache.forget();
+        cache.fill([(&b"k"[..], Some(b"old".to_vec()))], generation);
+        assert!(matches!(cache.lookup(b"k"), Lookup::Miss(_)));
     }
 
     #[test]
@@ -103,7 +136,7 @@ mod tests {
         let Lookup::Miss(generation) = cache.lookup(b"k") else {
             panic!("an empty cache hit");
         };
-        cache.fill(b"k", None, generation);
+        cache.fill([(&b"k"[..], None)], generation);
         assert!(matches!(cache.lookup(b"k"), Lookup::Hit(None)));
         cache.committed(&[(b"k".to_vec(), b"v".to_vec())]);
         assert!(matches!(cache.lookup(b"k"), Lookup::Hit(Some(v)) if v == b"v"));

@@ -50,6 +50,9 @@ use crate::model::KeyId;
 
 pub use self::pool::application_name;
 
+/// Dry runs of a block per [`LedgerStore::read_ahead`].
+const READ_AHEAD_ROUNDS: usize = 2;
+
 /// Whether `location` names a PostgreSQL database (`postgres://…` or `postgresql://…`) rather
 /// than a directory.
 pub fn is_url(location: &str) -> bool {
@@ -487,6 +490,22 @@ impl LedgerStore for PgLedger {
 
     fn flush(&self) -> Result<(), StoreError> {
         // Every block was committed durably, state included.
+        Ok(())
+    }
+
+    fn read_ahead(&self, dry_run: &mut dyn FnMut()) -> Result<(), StoreError> {
+        if self.writer.is_none() {
+            return Ok(());
+        }
+        // A record found in one round can lead to more (the batch an event names, then its
+        // inputs): a second round fetches those; anything past it is read as it comes.
+        for _ in 0..READ_AHEAD_ROUNDS {
+            let noted = self.state.db().noting_misses(dry_run);
+            if noted.is_empty() {
+                break;
+            }
+            self.state.db().fetch(&noted)?;
+        }
         Ok(())
     }
 }

@@ -7,6 +7,8 @@
 //! [`off_runtime`] makes any other caller safe too, by leaving the runtime's context
 //! (`block_in_place`) or, on a current-thread runtime, by running the call on a scoped thread.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use postgres::{Client, Config, NoTls};
@@ -181,6 +183,60 @@ impl PgDb {
     }
 }
 
+thread_local! {
+    /// While the writer reads ahead on this thread ([`PgDb::noting_misses`]): the keys that
+    /// missed the cache, answered "absent" instead of fetched.
+    static NOTED: RefCell<Option<BTreeSet<Vec<u8>>>> = const { RefCell::new(None) };
+}
+
+/// Ends noting on this thread, also when the dry run panics.
+struct Noting;
+
+impl Drop for Noting {
+    fn drop(&mut self) {
+        NOTED.with(|n| n.borrow_mut().take());
+    }
+}
+
+impl PgDb {
+    /// Runs `dry_run` with every cache miss on this thread answered "absent" and noted; returns
+    /// the noted keys. Only for the writer (a reader has no cache, and reads everything).
+    pub(crate) fn noting_misses(&self, dry_run: &mut dyn FnMut()) -> Vec<Vec<u8>> {
+        if self.cache.is_none() {
+            return Vec::new();
+        }
+        NOTED.with(|n| *n.borrow_mut() = Some(BTreeSet::new()));
+        let noting = Noting;
+        dry_run();
+        let noted = NOTED.with(|n| n.borrow_mut().take()).unwrap_or_default();
+        drop(noting);
+        noted.into_iter().collect()
+    }
+
+    /// Fetches `keys` in one query and caches what it finds, absences included.
+    pub(crate) fn fetch(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        let generation = cache.generation();
+        let rows = self.pool.with(|c| {
+            c.query(
+                "SELECT q.key, s.value FROM unnest($1::bytea[]) AS q(key) \
+                 LEFT JOIN state s ON s.key = q.key",
+                &[&keys],
+            )
+            .map_err(pg_error("read state records ahead"))
+        })?;
+        let found: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+        cache.fill(
+            found.iter().map(|(k, v)| (k.as_slice(), v.clone())),
+            generation,
+        );
+        Ok(())
+    }
+}
+
 /// Inserts or replaces `writes` in the `state` table inside transaction `tx`, one statement.
 pub(crate) fn upsert_state(
     tx: &mut postgres::Transaction<'_>,
@@ -209,8 +265,18 @@ impl RecordDb for PgDb {
         match cache.lookup(key) {
             Lookup::Hit(value) => Ok(value),
             Lookup::Miss(generation) => {
+                let noted = NOTED.with(|n| match n.borrow_mut().as_mut() {
+                    Some(noted) => {
+                        noted.insert(key.to_vec());
+                        true
+                    }
+                    None => false,
+                });
+                if noted {
+                    return Ok(None);
+                }
                 let value = self.read(key)?;
-                cache.fill(key, value.clone(), generation);
+                cache.fill([(key, value.clone())], generation);
                 Ok(value)
             }
         }
