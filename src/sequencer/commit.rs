@@ -139,6 +139,7 @@ impl Validator {
         let started = Instant::now();
         let logged_at_ms = now_ms().max(self.head.last_logged_at_ms);
         self.read_ahead(&jobs, logged_at_ms);
+        let read_ahead = started.elapsed();
         let mut next = self.head.clone();
         let mut block = Block::default();
         let mut answered = Vec::with_capacity(jobs.len());
@@ -185,6 +186,7 @@ impl Validator {
         tracing::debug!(
             entries = block.entries.len(),
             validate_us = started.elapsed().as_micros() as u64,
+            read_ahead_us = read_ahead.as_micros() as u64,
             "block validated"
         );
         ValidatedBlock {

@@ -25,6 +25,7 @@
 //! head from the database on every call, so a reader follows its replica as it replays.
 
 mod cache;
+mod filter;
 mod pool;
 pub mod replica;
 pub mod schema;
@@ -297,7 +298,7 @@ impl PgLedger {
                 Ok(())
             }
             Err(e) => {
-                self.state.db().forget();
+                self.state.db().uncertain(&writes);
                 self.uncertain.store(true, Ordering::Release);
                 Err(e)
             }
@@ -501,6 +502,7 @@ impl LedgerStore for PgLedger {
         // inputs): a second round fetches those; anything past it is read as it comes.
         for _ in 0..READ_AHEAD_ROUNDS {
             let noted = self.state.db().noting_misses(dry_run);
+            tracing::debug!(records = noted.len(), "read ahead");
             if noted.is_empty() {
                 break;
             }

@@ -16,6 +16,7 @@ use postgres::{Client, Config, NoTls};
 use super::super::records::{Pairs, RecordDb};
 use super::super::StoreError;
 use super::cache::{Lookup, RecordCache};
+use super::filter::KeyFilter;
 
 /// Idle connections kept for reuse; more are opened when readers need them and closed when
 /// they come back to a full pool.
@@ -143,33 +144,53 @@ pub(crate) struct PgDb {
     pool: Arc<Pool>,
     /// The writer's cache ([`super::cache`]); readers have none.
     cache: Option<RecordCache>,
+    /// The writer's filter of the keys in the table ([`super::filter`]); readers have none.
+    filter: Option<Arc<KeyFilter>>,
 }
 
 impl PgDb {
     /// A reader's view: every read goes to the database.
     pub(crate) fn new(pool: Arc<Pool>) -> PgDb {
-        PgDb { pool, cache: None }
-    }
-
-    /// The writer's view, caching records: only for the holder of the writer lock.
-    pub(crate) fn caching(pool: Arc<Pool>) -> PgDb {
         PgDb {
             pool,
-            cache: Some(RecordCache::default()),
+            cache: None,
+            filter: None,
         }
     }
 
-    /// Tells the cache that `writes` committed.
+    /// The writer's view, caching records and filtering keys that are certainly absent: only
+    /// for the holder of the writer lock. The filter of the keys already stored is built in the
+    /// background.
+    pub(crate) fn caching(pool: Arc<Pool>) -> PgDb {
+        let filter = Arc::new(KeyFilter::default());
+        filter.scan_in_background(&pool);
+        PgDb {
+            pool,
+            cache: Some(RecordCache::default()),
+            filter: Some(filter),
+        }
+    }
+
+    /// Tells the cache and the filter that `writes` committed.
     pub(crate) fn committed(&self, writes: &[(Vec<u8>, Vec<u8>)]) {
         if let Some(cache) = &self.cache {
             cache.committed(writes);
         }
+        self.may_have_written(writes);
     }
 
-    /// Tells the cache that a write's outcome is unknown.
-    pub(crate) fn forget(&self) {
+    /// Tells the cache and the filter that the outcome of `writes` is unknown: the cache
+    /// forgets everything, the filter takes the keys (they may be in the table now).
+    pub(crate) fn uncertain(&self, writes: &[(Vec<u8>, Vec<u8>)]) {
         if let Some(cache) = &self.cache {
             cache.forget();
+        }
+        self.may_have_written(writes);
+    }
+
+    fn may_have_written(&self, writes: &[(Vec<u8>, Vec<u8>)]) {
+        if let Some(filter) = &self.filter {
+            filter.insert(writes.iter().map(|(k, _)| k.as_slice()), &self.pool);
         }
     }
 
@@ -264,6 +285,7 @@ impl RecordDb for PgDb {
         };
         match cache.lookup(key) {
             Lookup::Hit(value) => Ok(value),
+            Lookup::Miss(_) if self.filter.as_ref().is_some_and(|f| f.absent(key)) => Ok(None),
             Lookup::Miss(generation) => {
                 let noted = NOTED.with(|n| match n.borrow_mut().as_mut() {
                     Some(noted) => {
@@ -275,6 +297,7 @@ impl RecordDb for PgDb {
                 if noted {
                     return Ok(None);
                 }
+                tracing::trace!(key = %String::from_utf8_lossy(key), "state record not read ahead");
                 let value = self.read(key)?;
                 cache.fill([(key, value.clone())], generation);
                 Ok(value)
@@ -325,7 +348,7 @@ impl RecordDb for PgDb {
         });
         match &result {
             Ok(()) => self.committed(&writes),
-            Err(_) => self.forget(),
+            Err(_) => self.uncertain(&writes),
         }
         result
     }
@@ -335,7 +358,10 @@ impl RecordDb for PgDb {
             c.batch_execute("DELETE FROM state")
                 .map_err(pg_error("clear the state"))
         });
-        self.forget();
+        // The filter may now hold keys the table does not: that only costs a lookup.
+        if let Some(cache) = &self.cache {
+            cache.forget();
+        }
         result
     }
 
