@@ -51,8 +51,17 @@ use crate::model::KeyId;
 
 pub use self::pool::application_name;
 
-/// Dry runs of a block per [`LedgerStore::read_ahead`].
-const READ_AHEAD_ROUNDS: usize = 2;
+/// Dry runs of a block per [`LedgerStore::read_ahead`], at most.
+const READ_AHEAD_ROUNDS: usize = 4;
+
+/// When the writer last read ahead.
+#[derive(Default)]
+struct ReadAhead {
+    /// Its dry run noted nothing to read.
+    idle: bool,
+    /// [`pool::PgDb::read_one_by_one`] after it.
+    one_by_one: u64,
+}
 
 /// Whether `location` names a PostgreSQL database (`postgres://…` or `postgresql://…`) rather
 /// than a directory.
@@ -96,6 +105,7 @@ pub struct PgLedger {
     /// the head is read back from the database before it is trusted again.
     uncertain: AtomicBool,
     read_only: Mutex<Option<String>>,
+    read_ahead: Mutex<ReadAhead>,
     /// The URL without its password.
     shown: String,
 }
@@ -177,6 +187,7 @@ impl PgLedger {
             head: RwLock::new(None),
             uncertain: AtomicBool::new(false),
             read_only: Mutex::new(None),
+            read_ahead: Mutex::new(ReadAhead::default()),
             shown,
         })
     }
@@ -498,16 +509,30 @@ impl LedgerStore for PgLedger {
         if self.writer.is_none() {
             return Ok(());
         }
+        let db = self.state.db();
+        // A dry run costs as much as the validation itself: it is skipped while the cache and
+        // the filter answer everything (the last dry run found nothing to read and nothing has
+        // been read one at a time since), and made again as soon as something was.
+        let mut ahead = self.read_ahead.lock().unwrap_or_else(|p| p.into_inner());
+        if ahead.idle && db.read_one_by_one() == ahead.one_by_one {
+            return Ok(());
+        }
         // A record found in one round can lead to more (the batch an event names, then its
-        // inputs): a second round fetches those; anything past it is read as it comes.
+        // inputs): later rounds fetch those; anything past them is read as it comes.
+        let mut noted_any = false;
         for _ in 0..READ_AHEAD_ROUNDS {
-            let noted = self.state.db().noting_misses(dry_run);
+            let noted = db.noting_misses(dry_run);
             tracing::debug!(records = noted.len(), "read ahead");
             if noted.is_empty() {
                 break;
             }
-            self.state.db().fetch(&noted)?;
+            noted_any = true;
+            db.fetch(&noted)?;
         }
+        *ahead = ReadAhead {
+            idle: !noted_any,
+            one_by_one: db.read_one_by_one(),
+        };
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use postgres::{Client, Config, NoTls};
@@ -146,6 +147,8 @@ pub(crate) struct PgDb {
     cache: Option<RecordCache>,
     /// The writer's filter of the keys in the table ([`super::filter`]); readers have none.
     filter: Option<Arc<KeyFilter>>,
+    /// Records the writer had to read one at a time (neither the cache nor the filter knew).
+    one_by_one: AtomicU64,
 }
 
 impl PgDb {
@@ -155,6 +158,7 @@ impl PgDb {
             pool,
             cache: None,
             filter: None,
+            one_by_one: AtomicU64::new(0),
         }
     }
 
@@ -168,6 +172,7 @@ impl PgDb {
             pool,
             cache: Some(RecordCache::default()),
             filter: Some(filter),
+            one_by_one: AtomicU64::new(0),
         }
     }
 
@@ -234,6 +239,11 @@ impl PgDb {
         noted.into_iter().collect()
     }
 
+    /// How many records the writer has read one at a time so far.
+    pub(crate) fn read_one_by_one(&self) -> u64 {
+        self.one_by_one.load(Ordering::Relaxed)
+    }
+
     /// Fetches `keys` in one query and caches what it finds, absences included.
     pub(crate) fn fetch(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
         let Some(cache) = &self.cache else {
@@ -297,7 +307,7 @@ impl RecordDb for PgDb {
                 if noted {
                     return Ok(None);
                 }
-                tracing::trace!(key = %String::from_utf8_lossy(key), "state record not read ahead");
+                self.one_by_one.fetch_add(1, Ordering::Relaxed);
                 let value = self.read(key)?;
                 cache.fill([(key, value.clone())], generation);
                 Ok(value)
