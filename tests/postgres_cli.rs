@@ -1,6 +1,6 @@
 //! The real binary with its log in PostgreSQL (`--store`, see `tests/support/pg.rs`): `init`,
 //! `serve`, `verify` and `backup`; one writer per database; and `serve --read-only` on a real
-//! streaming replica, following the primary and refusing writes.
+//! streaming replica, following the primary and refusing writes; `bench --store` against both.
 
 use crate::support;
 
@@ -188,6 +188,27 @@ fn a_read_only_server_on_a_streaming_replica_follows_and_refuses_writes() {
         problem["detail"].as_str().unwrap().contains("--read-only"),
         "{problem}"
     );
+    // Whatever the envelope holds: a bad signature, or a batch, is told `read_only` before
+    // anything else is checked.
+    let mut forged: serde_json::Value = serde_json::from_slice(&event).unwrap();
+    forged["signatures"][0]["sig"] = format!("{}==", "A".repeat(86)).into();
+    let forged = serde_json::to_vec(&forged).unwrap();
+    let (status, problem) = post_json(&format!("{}/v1/entries", writer.url), &forged);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("bad_signature")),
+        "the writer checks the signature: {problem}"
+    );
+    let (status, problem) = post_json(&format!("{}/v1/entries", reader.url), &forged);
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["code"], "read_only", "{problem}");
+    let batch = format!(r#"{{"envelopes":[{}]}}"#, String::from_utf8_lossy(&event));
+    let (status, problem) = post_json(
+        &format!("{}/v1/entries:batch", reader.url),
+        batch.as_bytes(),
+    );
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["code"], "read_only", "{problem}");
     assert_eq!(log_of(&writer.url)["size"].as_u64(), Some(size));
 
     // The writer appends; the reader follows the replica forward.
@@ -207,4 +228,65 @@ fn a_read_only_server_on_a_streaming_replica_follows_and_refuses_writes() {
     );
     assert_eq!(reader.stop(), Some(0));
     assert_eq!(writer.stop(), Some(0));
+}
+
+#[test]
+fn bench_measures_the_postgres_store_beside_the_embedded_one_and_drops_its_database() {
+    let (primary, replica) = (pg::primary(), pg::replica());
+    let scratch_databases = || -> i64 {
+        let mut client = postgres::Client::connect(primary, postgres::NoTls).unwrap();
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE 'lodestone_bench_%'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let before = scratch_databases();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench.json");
+    let table = run_ok(&[
+        "bench",
+        "--quick",
+        "--events",
+        "2000",
+        "--store",
+        primary,
+        "--replica",
+        replica,
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    for row in [
+        "PostgreSQL: blocks of 1,000 rows",
+        "embedded store (sled), same events",
+        "÷ raw batch verify",
+        "inclusion proofs, 16 clients",
+        "replay lag (pg_stat_replication)",
+    ] {
+        assert!(table.contains(row), "no {row:?} in\n{table}");
+    }
+    let figures: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let store = &figures["store"];
+    let positive = |v: &Value| v.as_f64().is_some_and(|x| x > 0.0);
+    assert!(positive(&store["raw"]["postgres_rows_per_sec"]), "{store}");
+    assert!(positive(&store["ingest"]["postgres_per_sec"]), "{store}");
+    assert!(positive(&store["ingest"]["embedded_per_sec"]), "{store}");
+    assert_eq!(store["ingest"]["postgres_failed"], 0, "{store}");
+    assert!(positive(&store["replica"]["proofs_per_sec"]), "{store}");
+    assert_eq!(store["replica"]["proofs_failed"], 0, "{store}");
+    assert!(store["replica"]["log_size"].as_u64().unwrap() > 2_000, "{store}");
+    let loaded = &store["replica"]["under_load"];
+    assert!(loaded["samples"].as_u64().unwrap() > 0, "{loaded}");
+    assert!(loaded["lag_seconds"]["max"].as_f64().is_some(), "{loaded}");
+    assert_eq!(loaded["readyz"]["read_only"], true, "{loaded}");
+
+    assert_eq!(
+        scratch_databases(),
+        before,
+        "the bench left its scratch database behind"
+    );
 }

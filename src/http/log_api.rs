@@ -15,6 +15,7 @@ use crate::model::entry::Entry;
 use crate::store::Store;
 
 use super::extract::{P, Q};
+use super::receipt::{MemoReader, ReceiptNodes};
 use super::{ApiError, AppState};
 
 /// Most entries one page returns.
@@ -112,7 +113,8 @@ pub async fn get_entry(
     }
     let mut body = entry_json(&state.store, index)?;
     if let Some(proof_size) = query.proof {
-        let (root, proof) = inclusion_at(&state.store, index, proof_size, &head)?;
+        let InclusionAt { root, proof, .. } =
+            inclusion_at(&state.store, index, proof_size, &head)?;
         body["inclusion"] = json!({ "size": proof_size, "root": root, "proof": proof });
     }
     Ok(Json(body))
@@ -162,12 +164,14 @@ pub async fn list_entries(
 
 /// An inclusion proof and the root it leads to; `head` answers the root of the current size
 /// without reading the tree.
+/// The root of the tree of `size` and the inclusion proof of `index` in it, with the entry's leaf
+/// hash: the leaf and the proof's nodes come from one read of the store.
 fn inclusion_at(
     store: &Store,
     index: u64,
     size: u64,
     head: &crate::store::Head,
-) -> Result<(crate::log::Hash, Vec<crate::log::Hash>), ApiError> {
+) -> Result<InclusionAt, ApiError> {
     let log_size = head.size;
     if size > log_size {
         return Err(ApiError::bad_request(
@@ -181,13 +185,28 @@ fn inclusion_at(
             format!("index {index} is not below size {size}"),
         ));
     }
-    let proof = inclusion_proof(index, size, store).map_err(ApiError::internal)?;
+    let ahead = ReceiptNodes::read(store, [(index, size)]).map_err(ApiError::internal)?;
+    let reader = MemoReader::new(store, &ahead);
+    let proof = inclusion_proof(index, size, &reader).map_err(ApiError::internal)?;
     let root = if size == log_size {
         head.root
     } else {
         root_hash(size, store).map_err(ApiError::internal)?
     };
-    Ok((root, proof))
+    let leaf_hash = reader
+        .read_hashes(&[NodeId::leaf(index)])
+        .map_err(ApiError::internal)?[0];
+    Ok(InclusionAt {
+        root,
+        proof,
+        leaf_hash,
+    })
+}
+
+struct InclusionAt {
+    root: crate::log::Hash,
+    proof: Vec<crate::log::Hash>,
+    leaf_hash: crate::log::Hash,
 }
 
 /// `?index=&size=`.
@@ -216,11 +235,11 @@ pub async fn inclusion(
 ) -> Result<Json<Value>, ApiError> {
     let head = state.sequencer.head();
     let size = query.size.unwrap_or(head.size);
-    let (root, proof) = inclusion_at(&state.store, query.index, size, &head)?;
-    let leaf_hash = state
-        .store
-        .read_hashes(&[NodeId::leaf(query.index)])
-        .map_err(ApiError::internal)?[0];
+    let InclusionAt {
+        root,
+        proof,
+        leaf_hash,
+    } = inclusion_at(&state.store, query.index, size, &head)?;
     Ok(Json(json!({
         "index": query.index,
         "size": size,

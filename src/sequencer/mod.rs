@@ -150,6 +150,8 @@ pub struct Sequencer {
 #[derive(Clone)]
 pub struct SequencerHandle {
     intake: Arc<Opened>,
+    /// Asked whether it refuses writes before anything is queued.
+    store: Store,
     head: Arc<RwLock<Arc<Head>>>,
     metrics: Arc<Metrics>,
 }
@@ -186,6 +188,7 @@ impl Sequencer {
         let (to_validate, validating) = std_mpsc::sync_channel::<Vec<VerifiedJob>>(1);
         let (to_persist, persisting) = std_mpsc::sync_channel::<ValidatedBlock>(1);
         let verifier_store = store.clone();
+        let handle_store = store.clone();
         let validator = Validator {
             view: PendingView::new(store.clone()),
             store: store.clone(),
@@ -225,6 +228,7 @@ impl Sequencer {
         Ok(Sequencer {
             handle: SequencerHandle {
                 intake: queue,
+                store: handle_store,
                 head: published,
                 metrics,
             },
@@ -259,6 +263,7 @@ impl SequencerHandle {
     ) -> Result<Vec<Outcome>, SequencerError> {
         let count = submissions.len();
         let started = std::time::Instant::now();
+        self.writable()?;
         let admitted = match self.intake.0.admit(client, submissions) {
             Ok(admitted) => admitted,
             Err(refusal) => return Err(refused(refusal)),
@@ -295,13 +300,26 @@ impl SequencerHandle {
     /// Refuses `client` at once if it may not submit now (its signature budget is spent), so a
     /// heavy request can be refused before its body is read.
     pub fn may_submit(&self, client: Client) -> Result<(), SequencerError> {
+        self.writable()?;
         self.intake.0.check(client).map_err(refused)
+    }
+
+    /// Refuses every write at once while the store refuses them (a read-only server, a log
+    /// behind its remembered checkpoint): the answer is `read_only` whatever the envelope holds.
+    fn writable(&self) -> Result<(), SequencerError> {
+        match self.store.refuses_writes() {
+            Some(reason) => Err(SequencerError::ReadOnly(reason)),
+            None => Ok(()),
+        }
     }
 
     /// Blocking form of [`submit`](Self::submit) for the process itself (threads outside any
     /// async runtime): waits for room in the intake instead of being refused.
     pub fn submit_blocking(&self, submissions: Vec<Submission>) -> Vec<Outcome> {
         let count = submissions.len();
+        if let Err(e) = self.writable() {
+            return (0..count).map(|_| Err(e.again())).collect();
+        }
         let admitted = match self.intake.0.admit(Client::Local, submissions) {
             Ok(admitted) => admitted,
             Err(refusal) => return (0..count).map(|_| Err(refused(refusal))).collect(),

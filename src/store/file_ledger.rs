@@ -599,6 +599,10 @@ impl LedgerStore for FileLedger {
         *self.read_only.lock().expect("read-only lock") = Some(reason);
     }
 
+    fn refuses_writes(&self) -> Option<String> {
+        self.read_only.lock().expect("read-only lock").clone()
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.state.db().flush()
     }

@@ -278,6 +278,10 @@ pub trait LedgerStore: StateView + HashReader + Send + Sync {
     fn import_block(&self, block: &Block, head: &Head) -> Result<(), StoreError>;
     /// Refuses every later write with `reason` (the log must not sign a second history).
     fn refuse_writes(&self, reason: String);
+    /// Why every write is refused now, if it is (a store opened for reading only, a log behind
+    /// its remembered checkpoint): the sequencer asks before it queues a submission, so a write
+    /// to a read-only ledger is told `read_only` before anything else is checked. No I/O.
+    fn refuses_writes(&self) -> Option<String>;
     /// Makes the state durable too (a clean shutdown: the next open replays nothing).
     fn flush(&self) -> Result<(), StoreError>;
     /// Reads ahead what validating the next block will read, for a store whose every read is a

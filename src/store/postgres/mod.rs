@@ -26,6 +26,7 @@
 
 mod cache;
 mod filter;
+mod nodes;
 mod pool;
 pub mod replica;
 pub mod schema;
@@ -106,6 +107,8 @@ pub struct PgLedger {
     uncertain: AtomicBool,
     read_only: Mutex<Option<String>>,
     read_ahead: Mutex<ReadAhead>,
+    /// Tree nodes read so far (they never change).
+    nodes: nodes::NodeCache,
     /// The URL without its password.
     shown: String,
 }
@@ -188,6 +191,7 @@ impl PgLedger {
             uncertain: AtomicBool::new(false),
             read_only: Mutex::new(None),
             read_ahead: Mutex::new(ReadAhead::default()),
+            nodes: nodes::NodeCache::default(),
             shown,
         })
     }
@@ -222,11 +226,7 @@ impl PgLedger {
     ) -> Result<T, StoreError> {
         let Some(writer) = &self.writer else {
             return Err(StoreError::ReadOnly {
-                reason: format!(
-                    "this server reads the ledger in {} without writing it (--read-only); send \
-                     writes to the writer",
-                    self.shown
-                ),
+                reason: self.reader_refusal(),
             });
         };
         off_runtime(|| {
@@ -314,6 +314,14 @@ impl PgLedger {
                 Err(e)
             }
         }
+    }
+
+    fn reader_refusal(&self) -> String {
+        format!(
+            "this server reads the ledger in {} without writing it (--read-only); send writes \
+             to the writer",
+            self.shown
+        )
     }
 
     fn read_only_reason(&self) -> Option<String> {
@@ -500,6 +508,13 @@ impl LedgerStore for PgLedger {
         *self.read_only.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
     }
 
+    fn refuses_writes(&self) -> Option<String> {
+        match &self.writer {
+            Some(_) => self.read_only_reason(),
+            None => Some(self.reader_refusal()),
+        }
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         // Every block was committed durably, state included.
         Ok(())
@@ -578,8 +593,18 @@ impl HashReader for PgLedger {
         let storage = |e: StoreError| TreeError::Storage {
             message: e.to_string(),
         };
-        let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
-        let at: Vec<i64> = ids.iter().map(|id| index(id.index)).collect();
+        let mut hashes = self.nodes.get(ids);
+        let missing: Vec<NodeId> = ids
+            .iter()
+            .zip(&hashes)
+            .filter(|(_, hash)| hash.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if missing.is_empty() {
+            return Ok(hashes.into_iter().flatten().collect());
+        }
+        let levels: Vec<i16> = missing.iter().map(|id| i16::from(id.level)).collect();
+        let at: Vec<i64> = missing.iter().map(|id| index(id.index)).collect();
         let rows = self
             .pool
             .with(|c| {
@@ -592,16 +617,27 @@ impl HashReader for PgLedger {
                 .map_err(pg_error("read tree nodes"))
             })
             .map_err(storage)?;
+        let mut read = Vec::with_capacity(missing.len());
+        for (id, row) in missing.iter().zip(rows) {
+            if let Some(bytes) = row.get::<_, Option<Vec<u8>>>(0) {
+                let hash = Hash::from_slice(&bytes).map_err(|e| storage(corrupt("tree node", e)))?;
+                read.push((*id, hash));
+            }
+        }
+        self.nodes.put(read.iter().copied());
+        let mut read = read.into_iter().peekable();
+        for (id, slot) in ids.iter().zip(hashes.iter_mut()) {
+            if slot.is_none() {
+                *slot = read.next_if(|(found, _)| found == id).map(|(_, hash)| hash);
+            }
+        }
         ids.iter()
-            .zip(rows)
-            .map(|(id, row)| match row.get::<_, Option<Vec<u8>>>(0) {
-                None => Err(TreeError::MissingNode {
+            .zip(hashes)
+            .map(|(id, hash)| {
+                hash.ok_or(TreeError::MissingNode {
                     level: id.level,
                     index: id.index,
-                }),
-                Some(bytes) => {
-                    Hash::from_slice(&bytes).map_err(|e| storage(corrupt("tree node", e)))
-                }
+                })
             })
             .collect()
     }
