@@ -278,7 +278,10 @@ fn bench_measures_the_postgres_store_beside_the_embedded_one_and_drops_its_datab
     assert_eq!(store["ingest"]["postgres_failed"], 0, "{store}");
     assert!(positive(&store["replica"]["proofs_per_sec"]), "{store}");
     assert_eq!(store["replica"]["proofs_failed"], 0, "{store}");
-    assert!(store["replica"]["log_size"].as_u64().unwrap() > 2_000, "{store}");
+    assert!(
+        store["replica"]["log_size"].as_u64().unwrap() > 2_000,
+        "{store}"
+    );
     let loaded = &store["replica"]["under_load"];
     assert!(loaded["samples"].as_u64().unwrap() > 0, "{loaded}");
     assert!(loaded["lag_seconds"]["max"].as_f64().is_some(), "{loaded}");

@@ -130,3 +130,78 @@ fn a_reader_refuses_writes_and_follows_the_writer() {
         "nothing was written"
     );
 }
+
+/// The writer answers most absent records from its key filter, built by a scan when it opens:
+/// after a restart, every record stored before must still be found (a Bloom filter may not
+/// forget a key), so a retry is a duplicate and not a second entry.
+#[test]
+fn a_reopened_writer_finds_every_stored_record_and_takes_retries_as_duplicates() {
+    use lodestone::ledger::StateView as _;
+    use lodestone::model::event::Event;
+    use lodestone::model::ids::ActorId;
+    use lodestone::model::keys::SecretKeyFile;
+    use lodestone::sequencer::Submission;
+    use lodestone::service::{DataDir, InitOptions, LogService};
+    use lodestone::store::postgres::PgLedger;
+    use lodestone::synth::{World, WorldSize};
+
+    let url = pg::database("reopen");
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path().join("keys")).with_store(Some(url.clone()));
+    LogService::init(&data, &InitOptions::default()).unwrap();
+    let (file, key) =
+        SecretKeyFile::parse(&std::fs::read_to_string(data.authority_key()).unwrap()).unwrap();
+    let authority = ActorId::new(file.actor.unwrap()).unwrap();
+    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+    let world = World::new(0x5eed, WorldSize::default()).starting_at(now - 60 * 86_400_000);
+    let mut envelopes = world.registrations(&authority, &key);
+    let mut lane = world.lane(0);
+    let events: Vec<_> = lane.by_ref().take(300).collect();
+    envelopes.extend(world.sign_all(&events));
+    let submissions = || -> Vec<Submission> {
+        envelopes
+            .iter()
+            .map(|envelope| Submission {
+                envelope: envelope.clone(),
+                event: Event::from_json(&envelope.payload).unwrap(),
+            })
+            .collect()
+    };
+    let service = LogService::open(&data).unwrap();
+    let appended = service.handle().submit_blocking(submissions());
+    assert!(appended
+        .iter()
+        .all(|o| o.as_ref().is_ok_and(|r| !r.duplicate)));
+    let size = service.handle().head().size;
+    drop(service);
+
+    // Every stored record is found once the filter is built, with no cache to help.
+    let store = PgLedger::open(&url).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !store.key_filter_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key filter was never built"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for event in &events {
+        let (actor, id) = (&event.event.actor, &event.event.id);
+        assert!(
+            store.event(actor, id).unwrap().is_some(),
+            "event {id} of {actor} lost"
+        );
+    }
+    let missing = "no-such-event".parse().unwrap();
+    assert!(store.event(&authority, &missing).unwrap().is_none());
+    drop(store);
+
+    // Through the sequencer, a retry of everything is answered as duplicates: nothing appended.
+    let service = LogService::open(&data).unwrap();
+    let retried = service.handle().submit_blocking(submissions());
+    for outcome in &retried {
+        let receipt = outcome.as_ref().expect("a retry is answered");
+        assert!(receipt.duplicate, "{receipt:?}");
+    }
+    assert_eq!(service.handle().head().size, size);
+}

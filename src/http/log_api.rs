@@ -113,8 +113,7 @@ pub async fn get_entry(
     }
     let mut body = entry_json(&state.store, index)?;
     if let Some(proof_size) = query.proof {
-        let InclusionAt { root, proof, .. } =
-            inclusion_at(&state.store, index, proof_size, &head)?;
+        let InclusionAt { root, proof, .. } = inclusion_at(&state.store, index, proof_size, &head)?;
         body["inclusion"] = json!({ "size": proof_size, "root": root, "proof": proof });
     }
     Ok(Json(body))

@@ -88,6 +88,9 @@ fn submission(envelope: Envelope) -> Result<Submission, ApiError> {
         "ledger_rules"]))))]
 pub async fn submit_one(State(state): State<AppState>, request: Request) -> Response {
     let client = client_of(&request);
+    if let Err(e) = state.sequencer.writable() {
+        return refuse(&state, ApiError::from(e));
+    }
     let body = match Body::read(request).await {
         Ok(body) => body,
         Err(e) => return refuse(&state, e),

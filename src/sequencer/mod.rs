@@ -306,7 +306,7 @@ impl SequencerHandle {
 
     /// Refuses every write at once while the store refuses them (a read-only server, a log
     /// behind its remembered checkpoint): the answer is `read_only` whatever the envelope holds.
-    fn writable(&self) -> Result<(), SequencerError> {
+    pub fn writable(&self) -> Result<(), SequencerError> {
         match self.store.refuses_writes() {
             Some(reason) => Err(SequencerError::ReadOnly(reason)),
             None => Ok(()),

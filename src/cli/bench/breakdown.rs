@@ -179,7 +179,8 @@ pub fn measure(
         // As the write handler does it: the block's checkpoint parsed once, proof reads shared.
         let checkpoint = receipt::parse_own_checkpoint(&head.checkpoint)
             .map_err(|e| anyhow::anyhow!(e.detail))?;
-        let ahead = receipt::ReceiptNodes::read(&store, (first..head.size).map(|i| (i, head.size)))?;
+        let ahead =
+            receipt::ReceiptNodes::read(&store, (first..head.size).map(|i| (i, head.size)))?;
         let reader = receipt::MemoReader::new(&store, &ahead);
         let receipts = (first..head.size)
             .map(|index| {

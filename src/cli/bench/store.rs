@@ -38,7 +38,7 @@ use crate::store::postgres::replica::ReplicaProbe;
 use crate::synth::{SplitMix64, World};
 
 use super::report::{thousands, Report};
-use super::{ledger, load, median, raw, rate};
+use super::{ledger, load, median, rate, raw};
 
 /// Rows per raw block, and their size: what the pgbench figure used.
 const RAW_ROWS: usize = 1_000;
@@ -77,7 +77,9 @@ pub fn with_database(url: &str, name: &str) -> String {
         Some((body, query)) => (body, Some(query)),
         None => (rest, None),
     };
-    let authority = body.split_once('/').map_or(body, |(authority, _)| authority);
+    let authority = body
+        .split_once('/')
+        .map_or(body, |(authority, _)| authority);
     let mut out = format!("{scheme}://{authority}/{name}");
     if let Some(query) = query {
         // A `dbname=` parameter would override the path: drop it.
@@ -207,9 +209,13 @@ impl Served {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        runtime.spawn(http::serve(listener, AppState::new(&ledger.service), async {
-            let _ = stopped.await;
-        }));
+        runtime.spawn(http::serve(
+            listener,
+            AppState::new(&ledger.service),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Served {
             ledger,
             base,
@@ -319,7 +325,12 @@ fn replay_lag(client: &mut Client) -> anyhow::Result<Option<(f64, u64)>> {
         &[],
     )?;
     // Byte counts are whole and far below 2^53.
-    Ok(row.map(|r| (r.get::<_, f64>(0).max(0.0), r.get::<_, f64>(1).max(0.0) as u64)))
+    Ok(row.map(|r| {
+        (
+            r.get::<_, f64>(0).max(0.0),
+            r.get::<_, f64>(1).max(0.0) as u64,
+        )
+    }))
 }
 
 /// The posted bodies of `events` synthetic events from lanes `first..first + CLIENTS`.

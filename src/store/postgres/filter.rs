@@ -104,6 +104,11 @@ impl KeyFilter {
         self.filters.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a completed scan backs the filter (it answers [`KeyFilter::absent`]).
+    pub(crate) fn ready(&self) -> bool {
+        self.filters().active.is_some()
+    }
+
     /// Whether `key` is certainly not in the table; `false` when the filter cannot tell (it may
     /// hold the key, or no scan has completed yet).
     pub(crate) fn absent(&self, key: &[u8]) -> bool {

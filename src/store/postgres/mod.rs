@@ -213,6 +213,12 @@ impl PgLedger {
         })
     }
 
+    /// Whether the writer's filter of state keys is built ([`filter`]): until then, every
+    /// lookup the caches cannot answer goes to the database. Always false for a reader.
+    pub fn key_filter_ready(&self) -> bool {
+        self.state.db().filter_ready()
+    }
+
     /// The database this ledger is in, without the password.
     pub fn location(&self) -> &str {
         &self.shown
@@ -620,7 +626,8 @@ impl HashReader for PgLedger {
         let mut read = Vec::with_capacity(missing.len());
         for (id, row) in missing.iter().zip(rows) {
             if let Some(bytes) = row.get::<_, Option<Vec<u8>>>(0) {
-                let hash = Hash::from_slice(&bytes).map_err(|e| storage(corrupt("tree node", e)))?;
+                let hash =
+                    Hash::from_slice(&bytes).map_err(|e| storage(corrupt("tree node", e)))?;
                 read.push((*id, hash));
             }
         }

@@ -28,9 +28,7 @@ impl NodeCache {
     /// The cached hash of each of `ids` (`None`: not cached).
     pub(crate) fn get(&self, ids: &[NodeId]) -> Vec<Option<Hash>> {
         let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
-        ids.iter()
-            .map(|id| nodes.get(id).copied())
-            .collect()
+        ids.iter().map(|id| nodes.get(id).copied()).collect()
     }
 
     /// Caches nodes that were read.

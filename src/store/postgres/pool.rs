@@ -239,6 +239,11 @@ impl PgDb {
         noted.into_iter().collect()
     }
 
+    /// Whether the writer's key filter is built (a reader has none).
+    pub(crate) fn filter_ready(&self) -> bool {
+        self.filter.as_ref().is_some_and(|f| f.ready())
+    }
+
     /// How many records the writer has read one at a time so far.
     pub(crate) fn read_one_by_one(&self) -> u64 {
         self.one_by_one.load(Ordering::Relaxed)
