@@ -225,6 +225,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else if let Health::ReadOnly { reason } = service.store.health() {
         tracing::warn!(%reason, "read-only: writes are refused");
     }
+    service.store.warm_up();
     let follower = match (&args.store, args.read_only) {
         (Some(url), true) => Some(super::replica::Follower::start(
             service.store.clone(),

@@ -294,6 +294,10 @@ pub trait LedgerStore: StateView + HashReader + Send + Sync {
         let _ = dry_run;
         Ok(())
     }
+    /// Starts reading, in the background, what a long-running server will serve most, so that
+    /// its first answers are as fast as its later ones (PostgreSQL: the tree's nodes, into the
+    /// server's node cache). `serve` calls it once; a store whose reads are local ignores it.
+    fn warm_up(&self) {}
 }
 
 /// A handle on a ledger's storage. Cheap to clone, safe to share between the sequencer and any

@@ -15,7 +15,8 @@
 //!    each served in this process on 127.0.0.1:0;
 //! 3. **inclusion proofs from a read-only server on the replica**: the real binary,
 //!    `lodestone serve --read-only --store <replica>`, in its own process, once the replica has
-//!    replayed the whole log;
+//!    replayed the whole log (its first second, while it reads the tree into its node cache,
+//!    reported apart);
 //! 4. **replication lag under load**: more ingest on the primary while the read-only server
 //!    answers proofs, the replica's lag (seconds, WAL bytes, entries behind the primary's head)
 //!    sampled every 100 ms, and what `/readyz` of the read-only server said meanwhile.
@@ -403,7 +404,20 @@ pub fn section(
     eprintln!("bench: store: PostgreSQL ledger, bulk ingest");
     let dir = DataDir::new(scratch.join("postgres")).with_store(Some(primary.clone()));
     let served = Served::start(ledger::create_in(dir.clone(), world)?)?;
+    let mut on_primary = connect(&primary)?;
+    let wal_before: String = on_primary
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])?
+        .get(0);
     let ingest = load::bulk(&served.base, &posted);
+    let wal_bytes: f64 = on_primary
+        .query_one(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)::float8",
+            &[&wal_before],
+        )?
+        .get(0);
+    drop(on_primary);
+    // What each event costs a streaming replica's link (and the WAL archive).
+    let wal_per_event = wal_bytes / (ingest.ok as f64).max(1.0);
     warn_failures("PostgreSQL bulk", &ingest);
     drop(posted);
 
@@ -440,6 +454,12 @@ pub fn section(
         None,
     );
     report.row(
+        "  write-ahead log per event",
+        format!("{:.0} B", wal_per_event),
+        "",
+        None,
+    );
+    report.row(
         "  request p50 / p99",
         format!("{:.0} / {:.0} ms", ingest.latency.p50, ingest.latency.p99),
         "",
@@ -461,6 +481,7 @@ pub fn section(
             "postgres_failed": ingest.failed,
             "postgres_to_raw_verify": to_verify,
             "postgres_to_raw_rows": ingest.per_sec / rows.per_sec,
+            "postgres_wal_bytes_per_event": wal_per_event,
         },
     });
 
@@ -494,7 +515,8 @@ fn replica_section(
     let caught_up = await_replica(replica, size)?;
     let reader = ReadOnlyServer::start(dir, replica)?;
     eprintln!("bench: store: inclusion proofs from the read-only server");
-    // The first second fills the server's node cache from the replica; it is reported apart.
+    // The first second, while the server may still be reading the tree into its node cache
+    // (`LedgerStore::warm_up`), is reported apart.
     let cold = load::proofs(&reader.base, size, PROOF_CLIENTS, 1.0);
     warn_failures("cold proof", &cold);
     let proofs = load::proofs(&reader.base, size, PROOF_CLIENTS, plan.proof_seconds);
@@ -585,7 +607,7 @@ fn replica_section(
         None,
     );
     report.row(
-        "inclusion proofs, first second (node cache filling)",
+        "inclusion proofs, the server's first second",
         format!("{} /s", thousands(cold.per_sec)),
         "",
         None,

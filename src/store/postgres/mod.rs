@@ -108,7 +108,7 @@ pub struct PgLedger {
     read_only: Mutex<Option<String>>,
     read_ahead: Mutex<ReadAhead>,
     /// Tree nodes read so far (they never change).
-    nodes: nodes::NodeCache,
+    nodes: Arc<nodes::NodeCache>,
     /// The URL without its password.
     shown: String,
 }
@@ -191,7 +191,7 @@ impl PgLedger {
             uncertain: AtomicBool::new(false),
             read_only: Mutex::new(None),
             read_ahead: Mutex::new(ReadAhead::default()),
-            nodes: nodes::NodeCache::default(),
+            nodes: Arc::default(),
             shown,
         })
     }
@@ -524,6 +524,30 @@ impl LedgerStore for PgLedger {
     fn flush(&self) -> Result<(), StoreError> {
         // Every block was committed durably, state included.
         Ok(())
+    }
+
+    fn warm_up(&self) {
+        let (pool, nodes) = (Arc::clone(&self.pool), Arc::clone(&self.nodes));
+        let spawned = std::thread::Builder::new()
+            .name("lodestone-warm-up".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let warmed = pool.connect().and_then(|mut client| {
+                    let size = read_head(&mut client)?.map_or(0, |h| h.size);
+                    nodes.warm(&mut client, size)
+                });
+                match warmed {
+                    Ok(count) => tracing::info!(
+                        nodes = count,
+                        ms = started.elapsed().as_millis() as u64,
+                        "tree nodes read into the cache"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "could not warm the node cache"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start warming the node cache");
+        }
     }
 
     fn read_ahead(&self, dry_run: &mut dyn FnMut()) -> Result<(), StoreError> {
