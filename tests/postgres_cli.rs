@@ -293,3 +293,79 @@ fn bench_measures_the_postgres_store_beside_the_embedded_one_and_drops_its_datab
         "the bench left its scratch database behind"
     );
 }
+
+#[test]
+fn a_backup_loads_back_into_an_empty_database_with_recover_store() {
+    let url = pg::database("recover_from");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("keys");
+    let data_arg = data.to_str().unwrap();
+    run_ok(&["init", "--data", data_arg, "--store", &url]);
+    let server = Server::serve_store(&data, Some(&url));
+    let (world, _) = register_world(&server.url, &data, 0x9e03);
+    let mut lane = world.lane(0);
+    for _ in 0..20 {
+        let event = world.sign(&lane.next().unwrap()).to_json();
+        let (status, receipt) = post_json(&format!("{}/v1/entries", server.url), &event);
+        assert_eq!(status, 201, "{receipt}");
+    }
+    let head = log_of(&server.url);
+    assert_eq!(server.stop(), Some(0));
+    let backup = dir.path().join("backup");
+    let backup_arg = backup.to_str().unwrap();
+    run_ok(&[
+        "backup", "--data", data_arg, "--store", &url, "--out", backup_arg,
+    ]);
+
+    // Into a new, empty database: the whole log, replayed into its state, checked against the
+    // copy's signed checkpoint.
+    let fresh = pg::database("recover_into");
+    let out = run_ok(&[
+        "recover", "--data", data_arg, "--store", &fresh, "--from", backup_arg,
+    ]);
+    assert!(out.contains("Recovered"), "{out}");
+    let state = dir.path().join("verify-state.json");
+    let audit = run_ok(&[
+        "verify",
+        "--data",
+        data_arg,
+        "--store",
+        &fresh,
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert!(audit.contains("verify: OK"), "{audit}");
+    let restored = Server::serve_store(&data, Some(&fresh));
+    let copy = log_of(&restored.url);
+    assert_eq!(copy["size"], head["size"]);
+    assert_eq!(copy["root"], head["root"]);
+    // The state came back with the log: a retry is a duplicate, a new event is appended.
+    let mut again = world.lane(0);
+    let first = world.sign(&again.next().unwrap()).to_json();
+    let (status, receipt) = post_json(&format!("{}/v1/entries", restored.url), &first);
+    assert_eq!(
+        status, 200,
+        "a retry of an old event is its old receipt: {receipt}"
+    );
+    let next = world.sign(&lane.next().unwrap()).to_json();
+    let (status, receipt) = post_json(&format!("{}/v1/entries", restored.url), &next);
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(restored.stop(), Some(0));
+
+    // The database is now ahead of the backup: recovering from it is refused, nothing changes.
+    let behind = run(&[
+        "recover", "--data", data_arg, "--store", &fresh, "--from", backup_arg,
+    ]);
+    assert_ne!(behind.code, Some(0), "{}", behind.dump());
+    assert!(
+        behind.stderr.contains("find a newer copy"),
+        "{}",
+        behind.dump()
+    );
+    let restored = Server::serve_store(&data, Some(&fresh));
+    assert_eq!(
+        log_of(&restored.url)["size"].as_u64(),
+        head["size"].as_u64().map(|n| n + 1)
+    );
+    assert_eq!(restored.stop(), Some(0));
+}

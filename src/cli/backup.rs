@@ -53,6 +53,10 @@ pub struct RecoverArgs {
     /// directory.
     #[arg(long, value_name = "URL or DIR")]
     pub from: String,
+    /// The ledger's log is in this PostgreSQL database (`init --store`). An empty database
+    /// receives the whole log from the copy: a backup loaded back into PostgreSQL.
+    #[arg(long, env = "LODESTONE_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// The checkpoint guard directory (as given to `serve`).
     #[arg(long, env = "LODESTONE_CHECKPOINT_GUARD", value_name = "DIR")]
     pub checkpoint_guard: Option<PathBuf>,
@@ -154,16 +158,20 @@ fn own_signature_only(note: &str, name: &str) -> String {
 
 /// Runs `lodestone recover`.
 pub fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
-    let dir = DataDir::new(&args.data);
+    let dir = DataDir::new(&args.data).with_store(args.store.clone());
     let key_text = std::fs::read_to_string(dir.log_pub())
         .with_context(|| format!("{} holds no ledger (no log.pub)", args.data.display()))?;
     let verifier = NoteVerifier::from_text(key_text.trim())
         .map_err(|e| anyhow!("{}: {e}", dir.log_pub().display()))?;
-    let store = Store::open(&args.data).with_context(|| {
-        format!(
+    let store = dir.open_store().with_context(|| match &args.store {
+        Some(url) => format!(
+            "cannot open the ledger in {} (stop its server first)",
+            crate::store::postgres::redacted(url)
+        ),
+        None => format!(
             "cannot open {} (stop the server first)",
             args.data.display()
-        )
+        ),
     })?;
     let head = store.head()?.unwrap_or_else(Head::empty);
     let guard = args

@@ -139,7 +139,7 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Bring a restored ledger forward to the checkpoint it signed, from a mirror or a copy.
     #[command(
-        after_help = "Examples:\n  lodestone recover --data ./lodestone-data --from https://mirror.example/rare-earths\n  lodestone recover --data ./lodestone-data --from ./backups/newer-copy"
+        after_help = "Examples:\n  lodestone recover --data ./lodestone-data --from https://mirror.example/rare-earths\n  lodestone recover --data ./lodestone-data --from ./backups/newer-copy\n  lodestone recover --data ./keys --store postgres:///lodestone --from ./backups/2026-11-30"
     )]
     Recover(backup::RecoverArgs),
     /// Check a configuration file for `serve`, `witness serve` and `monitor`.

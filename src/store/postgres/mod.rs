@@ -213,7 +213,7 @@ impl PgLedger {
         })
     }
 
-    /// Whether the writer's filter of state keys is built ([`filter`]): until then, every
+    /// Whether the writer's filter of state keys is built (`postgres/filter.rs`): until then, every
     /// lookup the caches cannot answer goes to the database. Always false for a reader.
     pub fn key_filter_ready(&self) -> bool {
         self.state.db().filter_ready()
