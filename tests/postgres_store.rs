@@ -205,3 +205,84 @@ fn a_reopened_writer_finds_every_stored_record_and_takes_retries_as_duplicates()
     }
     assert_eq!(service.handle().head().size, size);
 }
+
+/// The writer's session is killed under it (a database restart, a failover, an operator's
+/// `pg_terminate_backend`): it takes the lock again and starts its caches over; nothing
+/// acknowledged is lost, a retry is still a duplicate, and new events are appended.
+#[test]
+fn a_writer_whose_session_is_killed_reconnects_and_never_appends_a_retry_twice() {
+    use lodestone::model::event::Event;
+    use lodestone::model::ids::ActorId;
+    use lodestone::model::keys::SecretKeyFile;
+    use lodestone::sequencer::Submission;
+    use lodestone::service::{DataDir, InitOptions, LogService};
+    use lodestone::synth::{World, WorldSize};
+
+    let url = pg::database("killed");
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path().join("keys")).with_store(Some(url.clone()));
+    LogService::init(&data, &InitOptions::default()).unwrap();
+    let (file, key) =
+        SecretKeyFile::parse(&std::fs::read_to_string(data.authority_key()).unwrap()).unwrap();
+    let authority = ActorId::new(file.actor.unwrap()).unwrap();
+    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+    let world = World::new(0x5eee, WorldSize::default()).starting_at(now - 60 * 86_400_000);
+    let submissions = |envelopes: &[lodestone::model::envelope::Envelope]| -> Vec<Submission> {
+        envelopes
+            .iter()
+            .map(|envelope| Submission {
+                envelope: envelope.clone(),
+                event: Event::from_json(&envelope.payload).unwrap(),
+            })
+            .collect()
+    };
+    let mut first = world.registrations(&authority, &key);
+    let mut lane = world.lane(0);
+    let events: Vec<_> = lane.by_ref().take(100).collect();
+    first.extend(world.sign_all(&events));
+    let service = LogService::open(&data).unwrap();
+    let handle = service.handle();
+    assert!(handle
+        .submit_blocking(submissions(&first))
+        .iter()
+        .all(|o| o.as_ref().is_ok_and(|r| !r.duplicate)));
+    let size = handle.head().size;
+
+    // Kill the writer's session: the one holding the advisory lock.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
+             WHERE locktype = 'advisory' AND database = \
+             (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1, "the writer's session holds the lock");
+
+    // The next writes may be refused while it reconnects; it then takes them. Retries of the
+    // first events are duplicates whatever happened, and nothing is appended twice.
+    let next: Vec<_> = lane.by_ref().take(50).collect();
+    let next = world.sign_all(&next);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let outcomes = handle.submit_blocking(submissions(&next));
+        if outcomes.iter().all(Result::is_ok) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never came back: {outcomes:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let retried = handle.submit_blocking(submissions(&first));
+    for outcome in &retried {
+        assert!(
+            outcome.as_ref().expect("a retry is answered").duplicate,
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(handle.head().size, size + next.len() as u64);
+}

@@ -250,7 +250,7 @@ struct ReadOnlyServer {
 
 impl ReadOnlyServer {
     fn start(dir: &DataDir, replica: &str) -> anyhow::Result<ReadOnlyServer> {
-        let mut child = Command::new(std::env::current_exe()?)
+        let child = Command::new(std::env::current_exe()?)
             .args(["serve", "--read-only", "--addr", "127.0.0.1:0", "--store"])
             .arg(replica)
             .arg("--data")
@@ -260,11 +260,15 @@ impl ReadOnlyServer {
             .stderr(Stdio::null())
             .spawn()
             .context("starting `lodestone serve --read-only`")?;
-        let stdout = child.stdout.take().context("server stdout")?;
+        // Owned at once, so that it is killed on any early return below.
+        let mut server = ReadOnlyServer {
+            child,
+            base: String::new(),
+        };
+        let stdout = server.child.stdout.take().context("server stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
+        server.base = loop {
             let Some(line) = lines.next() else {
-                let _ = child.wait();
                 bail!("the read-only server exited before listening");
             };
             if let Some(rest) = line?.strip_prefix("listening on ") {
@@ -272,7 +276,7 @@ impl ReadOnlyServer {
             }
         };
         thread::spawn(move || for _ in lines {});
-        Ok(ReadOnlyServer { child, base })
+        Ok(server)
     }
 }
 
@@ -317,12 +321,13 @@ struct LagSample {
 }
 
 /// The replay lag of the slowest replica of the primary at `client`, as the primary sees it:
-/// `(seconds, bytes)`; `None` when it has no replica (or the role may not see them).
+/// `(seconds, bytes)`; `None` when it has no replica, or the role may not see their positions
+/// (without `pg_read_all_stats` the columns read as NULL).
 fn replay_lag(client: &mut Client) -> anyhow::Result<Option<(f64, u64)>> {
     let row = client.query_opt(
         "SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::float8, \
                 coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)::float8 \
-         FROM pg_stat_replication HAVING count(*) > 0",
+         FROM pg_stat_replication HAVING count(replay_lsn) > 0",
         &[],
     )?;
     // Byte counts are whole and far below 2^53.
@@ -558,7 +563,9 @@ fn replica_section(
                 .build();
             let mut samples = Vec::new();
             let mut readyz = None;
-            while !done.load(Ordering::Acquire) {
+            let started = Instant::now();
+            // Bounded, should the ingest thread die without saying it is done.
+            while !done.load(Ordering::Acquire) && started.elapsed() < Duration::from_secs(600) {
                 let primary_size = served.size();
                 let (seconds, bytes) = match replay_lag(&mut on_primary)? {
                     Some(lag) => lag,

@@ -14,11 +14,18 @@
 //! the two: the new filter is in place, taking commits, before the scan's snapshot is taken.
 //! When the table outgrows the filter's capacity, a larger one is built the same way while the
 //! old one keeps answering.
+//!
+//! Two cases break the rule that a key is added once it is in the table, and both are covered:
+//! a commit whose outcome is unknown (the connection broke around `COMMIT`) may land after a
+//! scan's snapshot, so its keys go into every filter built until the outcome is settled; and a
+//! writer that lost its session and took the lock again may find another writer's commits in the
+//! table, so its filters are dropped and built again ([`KeyFilter::reset`]).
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator as _;
 
@@ -67,11 +74,16 @@ impl Bloom {
         (0..HASHES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % m)
     }
 
+    /// Adds `key`; counts it when it was not there yet (a key written again, such as a batch
+    /// updated by every event that uses it, does not fill the filter).
     fn insert(&mut self, key: &[u8]) {
+        let mut new = false;
         for bit in self.positions(key).collect::<Vec<_>>() {
-            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+            let word = &mut self.bits[(bit / 64) as usize];
+            new |= *word & (1 << (bit % 64)) == 0;
+            *word |= 1 << (bit % 64);
         }
-        self.inserted += 1;
+        self.inserted += u64::from(new);
     }
 
     fn may_hold(&self, key: &[u8]) -> bool {
@@ -86,7 +98,18 @@ struct Filters {
     active: Option<Bloom>,
     /// A filter being filled by a scan; takes commits too.
     building: Option<Bloom>,
+    /// Moves when the filters are dropped ([`KeyFilter::reset`]): a scan that began before
+    /// does not install its result.
+    epoch: u64,
+    /// Keys of commits whose outcome is not known yet: they may reach the table after a scan's
+    /// snapshot, so every new filter takes them too, until the outcome is settled.
+    unsettled: Vec<Vec<u8>>,
+    /// When the last scan failed: a filter that outgrew itself waits before it scans again.
+    failed_at: Option<Instant>,
 }
+
+/// How long after a failed scan no new one is started for a filter that outgrew itself.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// See the module documentation.
 #[derive(Default)]
@@ -118,15 +141,45 @@ impl KeyFilter {
             .is_some_and(|bloom| !bloom.may_hold(key))
     }
 
-    /// Adds committed keys; starts a larger filter when the table outgrows this one.
+    /// Adds the keys of a commit; starts a larger filter when the table outgrows this one.
     pub(crate) fn insert<'a>(
         self: &Arc<Self>,
         keys: impl IntoIterator<Item = &'a [u8]>,
         pool: &Arc<Pool>,
     ) {
+        self.add(keys, false, pool);
+    }
+
+    /// Adds the keys of a commit whose outcome is unknown (the connection broke around
+    /// `COMMIT`): every filter built until [`KeyFilter::settled`] takes them as well.
+    pub(crate) fn insert_unsettled<'a>(
+        self: &Arc<Self>,
+        keys: impl IntoIterator<Item = &'a [u8]>,
+        pool: &Arc<Pool>,
+    ) {
+        self.add(keys, true, pool);
+    }
+
+    /// Every earlier commit's outcome is known now (the head was read again under the lock).
+    pub(crate) fn settled(&self) {
+        self.filters_mut().unsettled.clear();
+    }
+
+    fn add<'a>(
+        self: &Arc<Self>,
+        keys: impl IntoIterator<Item = &'a [u8]>,
+        unsettled: bool,
+        pool: &Arc<Pool>,
+    ) {
         let outgrown = {
             let mut filters = self.filters_mut();
-            let Filters { active, building } = &mut *filters;
+            let Filters {
+                active,
+                building,
+                unsettled: pending,
+                failed_at,
+                ..
+            } = &mut *filters;
             for key in keys {
                 if let Some(bloom) = active.as_mut() {
                     bloom.insert(key);
@@ -134,16 +187,34 @@ impl KeyFilter {
                 if let Some(bloom) = building.as_mut() {
                     bloom.insert(key);
                 }
+                if unsettled {
+                    pending.push(key.to_vec());
+                }
             }
             active.as_ref().is_some_and(|b| b.inserted > b.capacity)
+                && failed_at.is_none_or(|at| at.elapsed() > RETRY_AFTER)
         };
         if outgrown {
             self.scan_in_background(pool);
         }
     }
 
+    /// Drops every filter and builds a new one: after the writer lost its session and took the
+    /// lock again, when another writer may have written in between. Lookups go to the database
+    /// until the new scan completes.
+    pub(crate) fn reset(self: &Arc<Self>, pool: &Arc<Pool>) {
+        {
+            let mut filters = self.filters_mut();
+            filters.epoch += 1;
+            filters.active = None;
+            filters.building = None;
+        }
+        self.scan_in_background(pool);
+    }
+
     /// Builds a filter of every key in the table on a thread of its own, unless a scan is
-    /// already running; until it completes, the current filter (if any) keeps answering.
+    /// already running (which starts over if the filters were reset meanwhile); until it
+    /// completes, the current filter (if any) keeps answering.
     pub(crate) fn scan_in_background(self: &Arc<Self>, pool: &Arc<Pool>) {
         if self.scanning.swap(true, Ordering::AcqRel) {
             return;
@@ -152,12 +223,19 @@ impl KeyFilter {
         let spawned = std::thread::Builder::new()
             .name("lodestone-keyfilter".into())
             .spawn(move || {
-                match filter.scan(&pool) {
-                    Ok(keys) => tracing::debug!(keys, "state key filter built"),
-                    Err(e) => {
-                        filter.filters_mut().building = None;
-                        tracing::warn!(error = %e, "could not build the state key filter; every lookup goes to the database");
+                loop {
+                    match filter.scan(&pool) {
+                        Ok(Some(keys)) => tracing::debug!(keys, "state key filter built"),
+                        // Reset while scanning: scan again.
+                        Ok(None) => continue,
+                        Err(e) => {
+                            let mut filters = filter.filters_mut();
+                            filters.building = None;
+                            filters.failed_at = Some(Instant::now());
+                            tracing::warn!(error = %e, "could not build the state key filter; lookups it cannot answer go to the database");
+                        }
                     }
+                    break;
                 }
                 filter.scanning.store(false, Ordering::Release);
             });
@@ -166,7 +244,9 @@ impl KeyFilter {
         }
     }
 
-    fn scan(&self, pool: &Pool) -> Result<u64, StoreError> {
+    /// One scan: `Some(keys scanned)` once installed, `None` when the filters were reset while
+    /// it ran (nothing installed).
+    fn scan(&self, pool: &Pool) -> Result<Option<u64>, StoreError> {
         let mut client = pool.connect()?;
         let count: i64 = client
             .query_one("SELECT count(*) FROM state", &[])
@@ -174,7 +254,15 @@ impl KeyFilter {
             .get(0);
         let count = u64::try_from(count).unwrap_or(0);
         // In place, taking commits, before the scan's snapshot is taken.
-        self.filters_mut().building = Some(Bloom::with_capacity(count * GROWTH));
+        let epoch = {
+            let mut filters = self.filters_mut();
+            let mut bloom = Bloom::with_capacity(count * GROWTH);
+            for key in &filters.unsettled {
+                bloom.insert(key);
+            }
+            filters.building = Some(bloom);
+            filters.epoch
+        };
         let mut rows = client
             .query_raw("SELECT key FROM state", std::iter::empty::<i32>())
             .map_err(pg_error("scan state keys"))?;
@@ -188,6 +276,9 @@ impl KeyFilter {
             }
             if done || chunk.len() == chunk.capacity() {
                 let mut filters = self.filters_mut();
+                if filters.epoch != epoch {
+                    return Ok(None);
+                }
                 if let Some(bloom) = filters.building.as_mut() {
                     for key in chunk.drain(..) {
                         bloom.insert(&key);
@@ -200,14 +291,43 @@ impl KeyFilter {
             }
         }
         let mut filters = self.filters_mut();
+        if filters.epoch != epoch {
+            return Ok(None);
+        }
         filters.active = filters.building.take();
-        Ok(scanned)
+        filters.failed_at = None;
+        Ok(Some(scanned))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Bloom;
+    use super::*;
+
+    #[test]
+    fn keys_of_an_open_commit_are_kept_for_new_filters_until_settled() {
+        let filter = Arc::new(KeyFilter::default());
+        // Never connected: nothing here outgrows a filter, so no scan starts.
+        let pool = Arc::new(Pool::new(postgres::Config::new()));
+        filter.filters_mut().active = Some(Bloom::sized(1_000));
+        filter.insert_unsettled([&b"V/miner/e-1"[..]], &pool);
+        filter.insert([&b"V/miner/e-2"[..]], &pool);
+        assert!(!filter.absent(b"V/miner/e-1") && !filter.absent(b"V/miner/e-2"));
+        assert_eq!(filter.filters().unsettled, vec![b"V/miner/e-1".to_vec()]);
+        filter.settled();
+        assert!(filter.filters().unsettled.is_empty());
+        // Still held by the filter that took them.
+        assert!(!filter.absent(b"V/miner/e-1"));
+    }
+
+    #[test]
+    fn a_key_written_again_does_not_fill_the_filter() {
+        let mut bloom = Bloom::sized(1_000);
+        for _ in 0..100 {
+            bloom.insert(b"A/applied");
+        }
+        assert_eq!(bloom.inserted, 1);
+    }
 
     #[test]
     fn a_bloom_filter_never_forgets_a_key_and_rarely_imagines_one() {

@@ -52,6 +52,10 @@ use crate::model::KeyId;
 
 pub use self::pool::application_name;
 
+/// Rows written by one statement at most (a sequencer block is far smaller; a block imported by
+/// `recover` may be a whole log).
+pub(crate) const ROWS_PER_STATEMENT: usize = 10_000;
+
 /// Dry runs of a block per [`LedgerStore::read_ahead`], at most.
 const READ_AHEAD_ROUNDS: usize = 4;
 
@@ -243,6 +247,8 @@ impl PgLedger {
                 schema::lock_writer(&mut fresh, &self.shown, LOCK_WAIT)?;
                 *client = fresh;
                 self.uncertain.store(true, Ordering::Release);
+                // Another writer may have held the lock in between.
+                self.state.db().reconnected();
             }
             f(&mut client)
         })
@@ -269,30 +275,36 @@ impl PgLedger {
                     found: first,
                 });
             }
-            let (idx, bytes): (Vec<i64>, Vec<&[u8]>) = block
-                .entries
-                .iter()
-                .map(|(i, b)| (index(*i), b.as_slice()))
-                .unzip();
-            tx.execute(
-                "INSERT INTO entries (idx, bytes) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
-                &[&idx, &bytes],
-            )
-            .map_err(pg_error("write entries"))?;
-            let mut levels = Vec::with_capacity(block.nodes.len());
-            let mut at = Vec::with_capacity(block.nodes.len());
-            let mut hashes = Vec::with_capacity(block.nodes.len());
-            for (id, hash) in &block.nodes {
-                levels.push(i16::from(id.level));
-                at.push(index(id.index));
-                hashes.push(hash.as_bytes().as_slice());
+            // In statements of at most ROWS_PER_STATEMENT rows: a block imported by `recover`
+            // can hold a whole log, and one message may not exceed 1 GB.
+            for entries in block.entries.chunks(ROWS_PER_STATEMENT) {
+                let (idx, bytes): (Vec<i64>, Vec<&[u8]>) = entries
+                    .iter()
+                    .map(|(i, b)| (index(*i), b.as_slice()))
+                    .unzip();
+                tx.execute(
+                    "INSERT INTO entries (idx, bytes) \
+                     SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                    &[&idx, &bytes],
+                )
+                .map_err(pg_error("write entries"))?;
             }
-            tx.execute(
-                "INSERT INTO nodes (level, idx, hash) \
-                 SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
-                &[&levels, &at, &hashes],
-            )
-            .map_err(pg_error("write tree nodes"))?;
+            for nodes in block.nodes.chunks(ROWS_PER_STATEMENT) {
+                let mut levels = Vec::with_capacity(nodes.len());
+                let mut at = Vec::with_capacity(nodes.len());
+                let mut hashes = Vec::with_capacity(nodes.len());
+                for (id, hash) in nodes {
+                    levels.push(i16::from(id.level));
+                    at.push(index(id.index));
+                    hashes.push(hash.as_bytes().as_slice());
+                }
+                tx.execute(
+                    "INSERT INTO nodes (level, idx, hash) \
+                     SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+                    &[&levels, &at, &hashes],
+                )
+                .map_err(pg_error("write tree nodes"))?;
+            }
             tx.execute(
                 "INSERT INTO checkpoints (size, note) VALUES ($1, $2)",
                 &[&index(head.size), &head.checkpoint],
@@ -345,6 +357,8 @@ impl LedgerStore for PgLedger {
         }
         if self.uncertain.load(Ordering::Acquire) {
             let head = self.with_writer(read_head)?;
+            // Read under the lock: whatever commit was open has landed or never will.
+            self.state.db().settled();
             *self.head.write().unwrap_or_else(|p| p.into_inner()) = head;
             self.uncertain.store(false, Ordering::Release);
         }

@@ -185,12 +185,37 @@ impl PgDb {
     }
 
     /// Tells the cache and the filter that the outcome of `writes` is unknown: the cache
-    /// forgets everything, the filter takes the keys (they may be in the table now).
+    /// forgets everything, the filter takes the keys (they may be in the table now, or only
+    /// later) until [`PgDb::settled`].
     pub(crate) fn uncertain(&self, writes: &[(Vec<u8>, Vec<u8>)]) {
         if let Some(cache) = &self.cache {
             cache.forget();
         }
-        self.may_have_written(writes);
+        if let Some(filter) = &self.filter {
+            filter.insert_unsettled(writes.iter().map(|(k, _)| k.as_slice()), &self.pool);
+        }
+    }
+
+    /// Every earlier commit's outcome is known (the head was read again under the writer lock):
+    /// the cache forgets what it may have read while an outcome was open.
+    pub(crate) fn settled(&self) {
+        if let Some(cache) = &self.cache {
+            cache.forget();
+        }
+        if let Some(filter) = &self.filter {
+            filter.settled();
+        }
+    }
+
+    /// The writer lost its session and took the lock again: another writer may have written
+    /// meanwhile, so the cache and the key filter start over.
+    pub(crate) fn reconnected(&self) {
+        if let Some(cache) = &self.cache {
+            cache.forget();
+        }
+        if let Some(filter) = &self.filter {
+            filter.reset(&self.pool);
+        }
     }
 
     fn may_have_written(&self, writes: &[(Vec<u8>, Vec<u8>)]) {
@@ -283,13 +308,16 @@ pub(crate) fn upsert_state(
         .iter()
         .map(|(k, v)| (k.as_slice(), v.as_slice()))
         .collect();
-    let (keys, values): (Vec<&[u8]>, Vec<&[u8]>) = writes.into_iter().unzip();
-    tx.execute(
-        "INSERT INTO state (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        &[&keys, &values],
-    )
-    .map_err(pg_error("write state records"))?;
+    let writes: Vec<(&[u8], &[u8])> = writes.into_iter().collect();
+    for chunk in writes.chunks(super::ROWS_PER_STATEMENT) {
+        let (keys, values): (Vec<&[u8]>, Vec<&[u8]>) = chunk.iter().copied().unzip();
+        tx.execute(
+            "INSERT INTO state (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&keys, &values],
+        )
+        .map_err(pg_error("write state records"))?;
+    }
     Ok(())
 }
 
