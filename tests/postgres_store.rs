@@ -5,8 +5,19 @@
 
 use crate::support;
 
+use std::time::{Duration, Instant};
+
+use lodestone::ledger::StateView as _;
+use lodestone::model::envelope::Envelope;
+use lodestone::model::event::Event;
+use lodestone::model::ids::ActorId;
+use lodestone::model::keys::SecretKeyFile;
+use lodestone::sequencer::{Receipt, SequencerError, SequencerHandle, Submission};
+use lodestone::service::{DataDir, InitOptions, LogService};
 use lodestone::store::conformance::{self, Backend};
+use lodestone::store::postgres::PgLedger;
 use lodestone::store::{Store, StoreError};
+use lodestone::synth::{SyntheticEvent, World, WorldSize};
 use support::pg;
 
 struct Postgres {
@@ -131,78 +142,106 @@ fn a_reader_refuses_writes_and_follows_the_writer() {
     );
 }
 
+/// A PostgreSQL ledger in a new database with the synthetic world of `seed`: its data
+/// directory, the world, and the registrations followed by `events` signed events of lane 0
+/// (those events too, for their ids).
+struct WorldLedger {
+    _dir: tempfile::TempDir,
+    url: String,
+    data: DataDir,
+    world: World,
+    envelopes: Vec<Envelope>,
+    events: Vec<SyntheticEvent>,
+}
+
+impl WorldLedger {
+    fn new(label: &str, seed: u64, events: usize) -> WorldLedger {
+        let url = pg::database(label);
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("keys")).with_store(Some(url.clone()));
+        LogService::init(&data, &InitOptions::default()).unwrap();
+        let (file, key) =
+            SecretKeyFile::parse(&std::fs::read_to_string(data.authority_key()).unwrap()).unwrap();
+        let authority = ActorId::new(file.actor.unwrap()).unwrap();
+        let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+        let world = World::new(seed, WorldSize::default()).starting_at(now - 60 * 86_400_000);
+        let mut envelopes = world.registrations(&authority, &key);
+        let events: Vec<SyntheticEvent> = world.lane(0).take(events).collect();
+        envelopes.extend(world.sign_all(&events));
+        WorldLedger {
+            _dir: dir,
+            url,
+            data,
+            world,
+            envelopes,
+            events,
+        }
+    }
+
+    /// The next `n` events of lane 0, signed.
+    fn more(&self, n: usize) -> Vec<Envelope> {
+        let events: Vec<SyntheticEvent> =
+            self.world.lane(0).skip(self.events.len()).take(n).collect();
+        self.world.sign_all(&events)
+    }
+}
+
+fn submissions(envelopes: &[Envelope]) -> Vec<Submission> {
+    envelopes
+        .iter()
+        .map(|envelope| Submission {
+            envelope: envelope.clone(),
+            event: Event::from_json(&envelope.payload).unwrap(),
+        })
+        .collect()
+}
+
+/// Submits `envelopes` and checks that every one gets a receipt, a fresh one
+/// (`duplicate: false`) or a retry's (`true`).
+fn submit_all(handle: &SequencerHandle, envelopes: &[Envelope], duplicate: bool) {
+    let outcomes: Vec<Result<Receipt, SequencerError>> =
+        handle.submit_blocking(submissions(envelopes));
+    for outcome in &outcomes {
+        let receipt = outcome.as_ref().expect("a receipt");
+        assert_eq!(receipt.duplicate, duplicate, "{receipt:?}");
+    }
+}
+
 /// The writer answers most absent records from its key filter, built by a scan when it opens:
 /// after a restart, every record stored before must still be found (a Bloom filter may not
 /// forget a key), so a retry is a duplicate and not a second entry.
 #[test]
 fn a_reopened_writer_finds_every_stored_record_and_takes_retries_as_duplicates() {
-    use lodestone::ledger::StateView as _;
-    use lodestone::model::event::Event;
-    use lodestone::model::ids::ActorId;
-    use lodestone::model::keys::SecretKeyFile;
-    use lodestone::sequencer::Submission;
-    use lodestone::service::{DataDir, InitOptions, LogService};
-    use lodestone::store::postgres::PgLedger;
-    use lodestone::synth::{World, WorldSize};
-
-    let url = pg::database("reopen");
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path().join("keys")).with_store(Some(url.clone()));
-    LogService::init(&data, &InitOptions::default()).unwrap();
-    let (file, key) =
-        SecretKeyFile::parse(&std::fs::read_to_string(data.authority_key()).unwrap()).unwrap();
-    let authority = ActorId::new(file.actor.unwrap()).unwrap();
-    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
-    let world = World::new(0x5eed, WorldSize::default()).starting_at(now - 60 * 86_400_000);
-    let mut envelopes = world.registrations(&authority, &key);
-    let mut lane = world.lane(0);
-    let events: Vec<_> = lane.by_ref().take(300).collect();
-    envelopes.extend(world.sign_all(&events));
-    let submissions = || -> Vec<Submission> {
-        envelopes
-            .iter()
-            .map(|envelope| Submission {
-                envelope: envelope.clone(),
-                event: Event::from_json(&envelope.payload).unwrap(),
-            })
-            .collect()
-    };
-    let service = LogService::open(&data).unwrap();
-    let appended = service.handle().submit_blocking(submissions());
-    assert!(appended
-        .iter()
-        .all(|o| o.as_ref().is_ok_and(|r| !r.duplicate)));
+    let ledger = WorldLedger::new("reopen", 0x5eed, 300);
+    let service = LogService::open(&ledger.data).unwrap();
+    submit_all(&service.handle(), &ledger.envelopes, false);
     let size = service.handle().head().size;
     drop(service);
 
     // Every stored record is found once the filter is built, with no cache to help.
-    let store = PgLedger::open(&url).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let store = PgLedger::open(&ledger.url).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !store.key_filter_ready() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the key filter was never built"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(Instant::now() < deadline, "the key filter was never built");
+        std::thread::sleep(Duration::from_millis(20));
     }
-    for event in &events {
+    for event in &ledger.events {
         let (actor, id) = (&event.event.actor, &event.event.id);
         assert!(
             store.event(actor, id).unwrap().is_some(),
             "event {id} of {actor} lost"
         );
     }
-    let missing = "no-such-event".parse().unwrap();
-    assert!(store.event(&authority, &missing).unwrap().is_none());
+    let (actor, missing) = (
+        &ledger.events[0].event.actor,
+        "no-such-event".parse().unwrap(),
+    );
+    assert!(store.event(actor, &missing).unwrap().is_none());
     drop(store);
 
     // Through the sequencer, a retry of everything is answered as duplicates: nothing appended.
-    let service = LogService::open(&data).unwrap();
-    let retried = service.handle().submit_blocking(submissions());
-    for outcome in &retried {
-        let receipt = outcome.as_ref().expect("a retry is answered");
-        assert!(receipt.duplicate, "{receipt:?}");
-    }
+    let service = LogService::open(&ledger.data).unwrap();
+    submit_all(&service.handle(), &ledger.envelopes, true);
     assert_eq!(service.handle().head().size, size);
 }
 
@@ -211,45 +250,14 @@ fn a_reopened_writer_finds_every_stored_record_and_takes_retries_as_duplicates()
 /// acknowledged is lost, a retry is still a duplicate, and new events are appended.
 #[test]
 fn a_writer_whose_session_is_killed_reconnects_and_never_appends_a_retry_twice() {
-    use lodestone::model::event::Event;
-    use lodestone::model::ids::ActorId;
-    use lodestone::model::keys::SecretKeyFile;
-    use lodestone::sequencer::Submission;
-    use lodestone::service::{DataDir, InitOptions, LogService};
-    use lodestone::synth::{World, WorldSize};
-
-    let url = pg::database("killed");
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path().join("keys")).with_store(Some(url.clone()));
-    LogService::init(&data, &InitOptions::default()).unwrap();
-    let (file, key) =
-        SecretKeyFile::parse(&std::fs::read_to_string(data.authority_key()).unwrap()).unwrap();
-    let authority = ActorId::new(file.actor.unwrap()).unwrap();
-    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
-    let world = World::new(0x5eee, WorldSize::default()).starting_at(now - 60 * 86_400_000);
-    let submissions = |envelopes: &[lodestone::model::envelope::Envelope]| -> Vec<Submission> {
-        envelopes
-            .iter()
-            .map(|envelope| Submission {
-                envelope: envelope.clone(),
-                event: Event::from_json(&envelope.payload).unwrap(),
-            })
-            .collect()
-    };
-    let mut first = world.registrations(&authority, &key);
-    let mut lane = world.lane(0);
-    let events: Vec<_> = lane.by_ref().take(100).collect();
-    first.extend(world.sign_all(&events));
-    let service = LogService::open(&data).unwrap();
+    let ledger = WorldLedger::new("killed", 0x5eee, 100);
+    let service = LogService::open(&ledger.data).unwrap();
     let handle = service.handle();
-    assert!(handle
-        .submit_blocking(submissions(&first))
-        .iter()
-        .all(|o| o.as_ref().is_ok_and(|r| !r.duplicate)));
+    submit_all(&handle, &ledger.envelopes, false);
     let size = handle.head().size;
 
     // Kill the writer's session: the one holding the advisory lock.
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut admin = postgres::Client::connect(&ledger.url, postgres::NoTls).unwrap();
     let killed: i64 = admin
         .query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
@@ -263,26 +271,19 @@ fn a_writer_whose_session_is_killed_reconnects_and_never_appends_a_retry_twice()
 
     // The next writes may be refused while it reconnects; it then takes them. Retries of the
     // first events are duplicates whatever happened, and nothing is appended twice.
-    let next: Vec<_> = lane.by_ref().take(50).collect();
-    let next = world.sign_all(&next);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let next = ledger.more(50);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let outcomes = handle.submit_blocking(submissions(&next));
         if outcomes.iter().all(Result::is_ok) {
             break;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the writer never came back: {outcomes:?}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
     }
-    let retried = handle.submit_blocking(submissions(&first));
-    for outcome in &retried {
-        assert!(
-            outcome.as_ref().expect("a retry is answered").duplicate,
-            "{outcome:?}"
-        );
-    }
+    submit_all(&handle, &ledger.envelopes, true);
     assert_eq!(handle.head().size, size + next.len() as u64);
 }
