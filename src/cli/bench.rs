@@ -28,6 +28,7 @@
 
 mod abuse;
 mod breakdown;
+mod child;
 mod compliance;
 mod epcis;
 mod ledger;

@@ -13,20 +13,19 @@
 //!    a registered actor's key id;
 //! 3. time to answer `GET /healthz` with 1,000 idle connections open.
 
-use std::io::{BufRead as _, BufReader};
+use std::ffi::OsStr;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use super::child::ChildServer;
 use super::report::{mib, Report};
 use super::{ledger, load};
 use crate::model::envelope::{
@@ -43,41 +42,8 @@ const ALONE: Duration = Duration::from_secs(3);
 /// Idle connections held while `/healthz` is timed.
 const IDLE: usize = 1_000;
 
-/// The server under test, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data: &Path) -> anyhow::Result<Server> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting `lodestone serve`")?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let Some(line) = lines.next() else {
-            bail!("the server exited before listening");
-        };
-        if let Some(rest) = line?.strip_prefix("listening on http://") {
-            break rest.trim().parse()?;
-        }
-    };
-    // Keep draining its stdout so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Server { child, addr })
+fn start_server(data: &Path) -> anyhow::Result<ChildServer> {
+    ChildServer::start(&[OsStr::new("--data"), data.as_os_str()])
 }
 
 /// Samples a process's resident memory; `take_peak` returns the peak since the last call.

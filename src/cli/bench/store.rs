@@ -21,8 +21,7 @@
 //!    answers proofs, the replica's lag (seconds, WAL bytes, entries behind the primary's head)
 //!    sampled every 100 ms, and what `/readyz` of the read-only server said meanwhile.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsStr;
 use std::str::FromStr as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,6 +37,7 @@ use crate::service::DataDir;
 use crate::store::postgres::replica::ReplicaProbe;
 use crate::synth::{SplitMix64, World};
 
+use super::child::ChildServer;
 use super::report::{thousands, Report};
 use super::{ledger, load, median, rate, raw};
 
@@ -243,48 +243,14 @@ impl Drop for Served {
 }
 
 /// `lodestone serve --read-only` on the replica, in its own process; killed when dropped.
-struct ReadOnlyServer {
-    child: Child,
-    base: String,
-}
-
-impl ReadOnlyServer {
-    fn start(dir: &DataDir, replica: &str) -> anyhow::Result<ReadOnlyServer> {
-        let child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--read-only", "--addr", "127.0.0.1:0", "--store"])
-            .arg(replica)
-            .arg("--data")
-            .arg(dir.root())
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting `lodestone serve --read-only`")?;
-        // Owned at once, so that it is killed on any early return below.
-        let mut server = ReadOnlyServer {
-            child,
-            base: String::new(),
-        };
-        let stdout = server.child.stdout.take().context("server stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        server.base = loop {
-            let Some(line) = lines.next() else {
-                bail!("the read-only server exited before listening");
-            };
-            if let Some(rest) = line?.strip_prefix("listening on ") {
-                break rest.trim().to_owned();
-            }
-        };
-        thread::spawn(move || for _ in lines {});
-        Ok(server)
-    }
-}
-
-impl Drop for ReadOnlyServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn read_only_server(dir: &DataDir, replica: &str) -> anyhow::Result<ChildServer> {
+    ChildServer::start(&[
+        OsStr::new("--read-only"),
+        OsStr::new("--store"),
+        OsStr::new(replica),
+        OsStr::new("--data"),
+        dir.root().as_os_str(),
+    ])
 }
 
 /// The size of the log in the database at `url` (0 before the first block).
@@ -518,13 +484,14 @@ fn replica_section(
     let size = served.size();
     eprintln!("bench: store: waiting for the replica to reach size {size}");
     let caught_up = await_replica(replica, size)?;
-    let reader = ReadOnlyServer::start(dir, replica)?;
+    let reader = read_only_server(dir, replica)?;
+    let reader_base = reader.base();
     eprintln!("bench: store: inclusion proofs from the read-only server");
     // The first second, while the server may still be reading the tree into its node cache
     // (`LedgerStore::warm_up`), is reported apart.
-    let cold = load::proofs(&reader.base, size, PROOF_CLIENTS, 1.0);
+    let cold = load::proofs(&reader_base, size, PROOF_CLIENTS, 1.0);
     warn_failures("cold proof", &cold);
-    let proofs = load::proofs(&reader.base, size, PROOF_CLIENTS, plan.proof_seconds);
+    let proofs = load::proofs(&reader_base, size, PROOF_CLIENTS, plan.proof_seconds);
     warn_failures("proof", &proofs);
 
     eprintln!("bench: store: ingest on the primary while the replica serves proofs");
@@ -547,7 +514,7 @@ fn replica_section(
             let started = Instant::now();
             while !done.load(Ordering::Acquire) {
                 // Proofs in rounds, so they stop soon after the ingest does.
-                out.push(load::proofs(&reader.base, size, PROOF_CLIENTS, 1.0));
+                out.push(load::proofs(&reader_base, size, PROOF_CLIENTS, 1.0));
                 if started.elapsed() > Duration::from_secs(600) {
                     break;
                 }
@@ -581,7 +548,7 @@ fn replica_section(
                 // What the read-only server itself reports, read while the load runs.
                 if samples.len() % 10 == 1 {
                     readyz = agent
-                        .get(&format!("{}/readyz", reader.base))
+                        .get(&format!("{}/readyz", reader_base))
                         .call()
                         .ok()
                         .and_then(|r| r.into_string().ok())
